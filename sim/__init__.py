@@ -1,0 +1,1 @@
+"""exitflow's cycle-level simulator of the gated early-exit dataflow (numpy only, no torch/finn)."""
