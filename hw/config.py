@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from quant.schema import check, opt
 
 
-class Board(str, Enum):
+class Board(StrEnum):
     """Target boards (part, clock and budget in hw.boards)."""
 
     PYNQ_Z1 = "Pynq-Z1"

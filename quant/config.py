@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from quant.schema import check, opt
 
 
-class DatasetName(str, Enum):
+class DatasetName(StrEnum):
     """Datasets exitflow can load."""
 
     MNIST = "mnist"
@@ -127,7 +127,7 @@ class ModelConfig:
             )
 
 
-class LossKind(str, Enum):
+class LossKind(StrEnum):
     """Training objective (see shared EARLY_EXIT_METHODS.md)."""
 
     JOINT = "joint"
@@ -136,7 +136,7 @@ class LossKind(str, Enum):
     DIVERSITY = "diversity"
 
 
-class Optimizer(str, Enum):
+class Optimizer(StrEnum):
     """Optimiser used for training."""
 
     ADAM = "adam"
@@ -184,7 +184,7 @@ class TrainConfig:
         )
 
 
-class PolicyKind(str, Enum):
+class PolicyKind(StrEnum):
     """Exit decision rules; integer semantics in quant.policies."""
 
     MAX_LOGIT = "max_logit"
@@ -195,7 +195,7 @@ class PolicyKind(str, Enum):
     VOTING = "voting"
 
 
-class CalibrationTarget(str, Enum):
+class CalibrationTarget(StrEnum):
     """What threshold calibration optimises for."""
 
     ACCURACY_DROP = "accuracy_drop"

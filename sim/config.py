@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from quant.schema import check, opt
 
 
-class Arrival(str, Enum):
+class Arrival(StrEnum):
     """How input frames arrive."""
 
     SATURATED = "saturated"
