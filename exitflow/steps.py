@@ -13,8 +13,8 @@ log = logging.getLogger(__name__)
 # step name -> (module, function, one-line description)
 STEPS: dict[str, tuple[str, str, str]] = {
     "train": ("exitflow.step_quant", "step_train", "quantisation-aware training of all exits"),
-    "calibrate": ("exitflow.step_quant", "step_calibrate", "integer exit thresholds on validation"),
-    "evaluate": ("exitflow.step_quant", "step_evaluate", "per-exit/policy evaluation report"),
+    "calibrate": ("exitflow.step_eval", "step_calibrate", "integer exit thresholds on validation"),
+    "evaluate": ("exitflow.step_eval", "step_evaluate", "per-exit/policy evaluation report"),
     "export": ("exitflow.step_quant", "step_export", "QONNX per stage/head + reference npz"),
     "build": ("exitflow.step_hw", "step_build", "FINN build of stages, heads, decision units"),
     "simulate": ("exitflow.step_sim", "step_simulate", "cycle-level simulation and exit check"),

@@ -1,0 +1,39 @@
+"""Shared pytest set-up: tests needing a tool this machine lacks are skipped with the reason."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_ROOT = REPO / ".data"
+
+
+def _has_gpu() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    reasons = {
+        "vivado": None
+        if shutil.which("vivado") and shutil.which("vitis_hls")
+        else "Vivado/Vitis HLS not on PATH",
+        "board": "no PYNQ board attached (run on the board image)",
+        "gpu": None if _has_gpu() else "no CUDA GPU",
+    }
+    for item in items:
+        for marker, reason in reasons.items():
+            if reason and marker in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """The dataset directory `make data` fills."""
+    return DATA_ROOT
