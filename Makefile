@@ -51,7 +51,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
 
 bench: $(STAMP) data
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/run_all.py $(BENCH)
 
 clean:
 	rm -rf $(VENV) build runs FINN_TMP .pytest_cache
