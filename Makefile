@@ -9,7 +9,7 @@ FMNIST := $(DATA)/fashion-mnist/train-images-idx3-ubyte.gz
 MNIST := $(DATA)/mnist/train-images-idx3-ubyte
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo test test-all lint format bench data venv clean
+.PHONY: demo test test-all lint format bench data venv clean rtl-tools
 
 venv: $(STAMP)
 
@@ -34,14 +34,18 @@ $(FMNIST):
 $(MNIST):
 	bash scripts/fetch_data.sh mnist $(DATA)
 
+# Icarus Verilog for exitflow's own RTL (hw/rtl); tests that need it skip with a reason if absent.
+rtl-tools:
+	bash scripts/install_tools.sh
+
 demo: $(STAMP) $(FMNIST)
 	$(VENV)/bin/exitflow run --config examples/fmnist_demo.yaml
 
-test: $(STAMP) data
+test: $(STAMP) data rtl-tools
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) -m "not vivado and not board and not gpu and not slow"
 
-test-all: $(STAMP) data
+test-all: $(STAMP) data rtl-tools
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
