@@ -151,6 +151,12 @@ def main(argv: list[str] | None = None) -> int:
     except StepUnavailable as exc:
         print(f"not available: {exc}", file=sys.stderr)
         return 3
+    except (ValueError, FileNotFoundError) as exc:
+        # user-fixable problems (missing dataset, bad input file): the message names the fix;
+        # the traceback goes to the run's log file only
+        log.debug("traceback", exc_info=True)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted; finished artefacts are kept, rerun to resume", file=sys.stderr)
         return 130

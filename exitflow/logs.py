@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-_console = Console(stderr=True)
+# Logs piped to a file or CI should not wrap at rich's default 80 columns.
+_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def setup_logging(log_dir: Path | None, command: str, verbose: bool = False) -> Path | None:
