@@ -303,11 +303,13 @@ def voting_thresholds(delta: float, k: float, num_exits: int) -> tuple[float, ..
     return tuple(float(math.ceil(delta * (e + 1) ** k - 1e-9)) for e in range(num_exits - 1))
 
 
-def _encode(t: float) -> float | str:
+def threshold_to_json(t: float) -> float | str:
+    """A threshold as strict JSON: infinities become the strings "inf" / "-inf"."""
     return t if math.isfinite(t) else ("inf" if t > 0 else "-inf")
 
 
-def _decode(value: Any, where: str) -> float:
+def threshold_from_json(value: Any, where: str = "policy") -> float:
+    """Inverse of threshold_to_json, naming `where` in the error."""
     if value in ("inf", "-inf"):
         return float(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -322,7 +324,7 @@ def policy_dict(spec: PolicySpec) -> dict[str, Any]:
     ]
     return {
         "kind": spec.kind,
-        "thresholds": [_encode(t) for t in spec.thresholds],
+        "thresholds": [threshold_to_json(t) for t in spec.thresholds],
         "params": spec.params,
         "integer_thresholds": ints,  # null: this exit never fires
         "fires_when": "S <= T" if spec.kind in LOW_FIRES else "S >= T",
@@ -349,7 +351,7 @@ def load_policy(path: str | Path) -> PolicySpec:
         raise ValueError(f"{path} is not valid JSON: {exc}") from None
     if not isinstance(data, dict) or "kind" not in data or "thresholds" not in data:
         raise ValueError(f"{path} is not a policy file: it needs 'kind' and 'thresholds'")
-    thresholds = tuple(_decode(v, str(path)) for v in data["thresholds"])
+    thresholds = tuple(threshold_from_json(v, str(path)) for v in data["thresholds"])
     try:
         return PolicySpec(data["kind"], thresholds, dict(data.get("params") or {}))
     except ValueError as exc:
