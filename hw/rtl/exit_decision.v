@@ -25,21 +25,22 @@ module exit_decision #(
     input  wire          m_tready
 );
     reg  [CW-1:0]        idx;
-    reg  signed [31:0]   best, second;
+    reg  signed [W-1:0]  best, second;
     reg  [CW-1:0]        best_idx;
     reg  [CW-1:0]        out_class;
     reg                  out_fire;
 
-    wire signed [31:0] x = {{(32-W){s_tdata[W-1]}}, s_tdata};
+    wire signed [W-1:0] x = s_tdata;
     wire accept = s_tvalid && s_tready;
     wire first = (idx == 0);
     wire last = (idx == C - 1);
     // running top-1 / top-2 including the beat being accepted
     wire take_best = first || (x > best);
-    wire signed [31:0] nbest = take_best ? x : best;
-    wire signed [31:0] nsecond = first ? 32'sh80000000 : (take_best ? best : ((x > second) ? x : second));
+    wire signed [W-1:0] nbest = take_best ? x : best;
+    // second is undefined after the first beat; `first` of the next beat overrides it
+    wire signed [W-1:0] nsecond = take_best ? best : ((idx == 1 || x > second) ? x : second);
     wire [CW-1:0] nbest_idx = take_best ? idx : best_idx;
-    wire signed [32:0] margin = (C == 1) ? SINGLE_MARGIN : ({nbest[31], nbest} - {nsecond[31], nsecond});
+    wire signed [W:0] margin = (C == 1) ? SINGLE_MARGIN : ({nbest[W-1], nbest} - {nsecond[W-1], nsecond});
     wire fire = (POLICY == 0) ? (nbest >= THRESHOLD) : (margin >= THRESHOLD);
 
     assign s_tready = !m_tvalid || m_tready;
