@@ -361,7 +361,8 @@ def calibrate(outputs: Outputs, cfg: PolicyConfig) -> tuple[PolicySpec, dict[str
         "val": val,
         "curve": tradeoff_curve(outputs, kind, params),
     }
-    info["seconds"] = time.monotonic() - start
+    # elapsed time goes to the log only: policy.json stays identical when recomputed
+    log.debug("calibration took %.2f s", time.monotonic() - start)
     _log_result(info)
     if not info["feasible"]:
         log.warning(
