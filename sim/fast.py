@@ -1,0 +1,245 @@
+"""Fast engine: the earliest-firing times of every beat, frame by frame, as max-plus recurrences.
+
+Every rule of docs/simulator.md is an inequality "event >= other event + constant"; the cycle
+of an event is the least solution, which is what the stepper finds cycle by cycle. Here a
+process's beats within one frame are a recurrence x[j] = max(x[j-1] + gap[j], c[j]), solved in
+one vector step as x = off + cummax(c - off). Frames are processed in id order, segment by
+segment: every constraint points to the same or an earlier frame, and the only same-frame
+feedback (a FIFO shallower than a frame: the writer's beat k waits for the reader's beat k-D) is
+resolved by re-solving the writer until the reader's times stop moving (monotone, so it ends).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.errors import DeadlockError
+from sim.model import Model, NodeTiming, Segment
+
+NEG = -(1 << 60)  # "no constraint": far below any cycle, safe to add small constants to
+
+
+def _cumsolve(c: np.ndarray, off: np.ndarray) -> np.ndarray:
+    """x[j] = max(x[j-1] + off[j] - off[j-1], c[j]), x[0] = c[0] (off[0] == 0)."""
+    x = c - off
+    np.maximum.accumulate(x, out=x)
+    x += off
+    return x
+
+
+class NodeState:
+    """Read and write times of one node: R [frames, in_beats], W [frames, out_beats]."""
+
+    __slots__ = ("O", "R", "Rf", "W", "Wf", "t")
+
+    def __init__(self, t: NodeTiming, n: int) -> None:
+        self.t = t
+        self.O = t.out_beats
+        self.R = np.zeros((n, t.in_beats), np.int64)
+        self.W = np.zeros((n, t.out_beats), np.int64)
+        self.Rf = self.R.reshape(-1)
+        self.Wf = self.W.reshape(-1)
+
+    def read(self, phi: int, avail: np.ndarray | int) -> np.ndarray:
+        """Row phi of R given the input beats' ready cycles (an int: only beat 0, DMA input)."""
+        t = self.t
+        x0 = NEG
+        if phi:
+            x0 = int(self.R[phi - 1, -1]) + t.rgap0
+            if phi >= t.inflight:
+                x0 = max(x0, int(self.W[phi - t.inflight, -1]) + 1)
+        if isinstance(avail, int):
+            row = t.in_off + max(x0, avail)
+        else:
+            row = avail - t.in_off
+            if row[0] < x0:
+                row[0] = x0
+            np.maximum.accumulate(row, out=row)
+            row += t.in_off
+        self.R[phi] = row
+        return row
+
+
+class _Consumer:
+    """The reader side of a FIFO of `depth` beats, as seen by its writer.
+
+    `reads` is the flat array of the reader's consume cycles in stream order; `node` is set when
+    the reader is a node whose row for the same frame must be solved with the writer.
+    """
+
+    __slots__ = ("depth", "node", "reads")
+
+    def __init__(self, reads: np.ndarray, depth: int, node: NodeState | None = None) -> None:
+        self.reads, self.depth, self.node = reads, depth, node
+
+    def prev(self, idx: int, c: np.ndarray) -> None:
+        """Space for beats of stream frame idx freed by earlier frames' reads: c >= read + 1."""
+        o, d = len(c), self.depth
+        base = idx * o - d
+        lo, hi = max(0, -base), min(d, o)
+        if lo < hi:
+            seg = self.reads[base + lo : base + hi] + 1
+            np.maximum(c[lo:hi], seg, out=c[lo:hi])
+
+
+def _write(c: np.ndarray, off: np.ndarray, cons: list[_Consumer], idx: int) -> np.ndarray:
+    """Solve a writer's row against its consumers (same-frame FIFO feedback iterated)."""
+    for k in cons:
+        k.prev(idx, c)
+    x = _cumsolve(c, off)
+    o = len(c)
+    while True:
+        moved = False
+        for k in cons:
+            if k.node is None:
+                continue
+            row = k.node.read(idx, x + 1)
+            d = k.depth
+            if d < o:
+                need = row[: o - d] + 1
+                if (need > x[d:]).any():
+                    np.maximum(c[d:], need, out=c[d:])
+                    moved = True
+        if not moved:
+            return x
+        x = _cumsolve(c, off)
+
+
+class SegState:
+    """Engine state of one segment."""
+
+    def __init__(self, seg: Segment, n: int) -> None:
+        self.seg = seg
+        self.stage = [NodeState(t, n) for t in seg.stage]
+        self.branch = [NodeState(t, n) for t in seg.branch]
+        b = seg.stage[-1].out_beats
+        self.B = b
+        self.F = np.zeros(n, np.int64)  # cycle the buffer takes the frame's decision
+        self.LV = np.zeros((n, b), np.int64)  # cycle each stored beat leaves (released/dropped)
+        self.LVf = self.LV.reshape(-1)
+        self.ar = np.arange(b, dtype=np.int64)
+        self.fwd_count = 0  # frames released into the next segment so far
+        self.stage_cons: list[list[_Consumer]] = []
+        self.branch_cons: list[list[_Consumer]] = []
+        self.next_cons: list[_Consumer] = []
+
+
+class FastEngine:
+    """Computes every beat's cycle for one exit sequence and arrival process."""
+
+    def __init__(self, model: Model, exit_index: np.ndarray, arrival: np.ndarray) -> None:
+        self.model = model
+        self.exit_index = np.asarray(exit_index, np.int64)
+        self.arrival = np.asarray(arrival, np.int64)
+        e = model.num_exits
+        reach = [int((self.exit_index >= k).sum()) for k in range(e)]
+        self.segs = [SegState(s, reach[k]) for k, s in enumerate(model.segments)]
+        for k, st in enumerate(self.segs):
+            s = st.seg
+            for i in range(len(s.stage)):
+                if i + 1 < len(s.stage):
+                    nxt = st.stage[i + 1]
+                    st.stage_cons.append([_Consumer(nxt.Rf, s.stage_links[i + 1].depth, nxt)])
+                    continue
+                b0 = st.branch[0]
+                cons = [_Consumer(b0.Rf, s.branch_links[0].depth, b0)]
+                # A buffer shallower than a frame deadlocks at its first frame (run() raises).
+                if s.cbuf is not None and s.cbuf.capacity >= st.B:
+                    cons.append(_Consumer(st.LVf, s.cbuf.capacity))
+                st.stage_cons.append(cons)
+            for i in range(len(s.branch)):
+                if i + 1 < len(s.branch):
+                    nxt = st.branch[i + 1]
+                    st.branch_cons.append([_Consumer(nxt.Rf, s.branch_links[i + 1].depth, nxt)])
+                elif s.verdict is not None:
+                    st.branch_cons.append([_Consumer(st.F, s.verdict.depth)])
+                else:
+                    st.branch_cons.append([])
+            if k + 1 < e:
+                n0 = self.segs[k + 1].stage[0]
+                st.next_cons = [_Consumer(n0.Rf, model.segments[k + 1].stage_links[0].depth, n0)]
+        self.merge_arrival = np.zeros(len(self.exit_index), np.int64)
+
+    def _deadlock(self, f: int, k: int) -> None:
+        """A buffer smaller than a frame can never hold the frame its decision waits for."""
+        st = self.segs[k]
+        cap, name = st.seg.cbuf.capacity, st.seg.cbuf.name
+        node = st.stage[-1]
+        t = node.t
+        # Blocked from the cycle beat `cap` is due (pacing) and its data is there.
+        ready = int(node.R[0, t.dep[cap]] + t.dlat[cap])
+        if cap:
+            ready = max(ready, int(node.W[0, cap - 1] + t.out_rel[cap] - t.out_rel[cap - 1]))
+        raise DeadlockError(
+            node=t.name,
+            frame=f,
+            cycle=ready,
+            detail=(
+                f"{name} holds {cap} beats, less than one frame of {st.B}: beat {cap} of the "
+                f"frame can never be written, because the decision that would free {name} needs "
+                f"the whole frame; give {name} at least one frame"
+            ),
+        )
+
+    def _frame_segment(self, f: int, k: int, phi: int) -> None:
+        st = self.segs[k]
+        s = st.seg
+        if k == 0:
+            st.stage[0].read(phi, int(self.arrival[f]) + 1)
+        for i, node in enumerate(st.stage):
+            t = node.t
+            c = node.R[phi][t.dep] + t.dlat
+            if phi:
+                p = int(node.W[phi - 1, -1]) + t.wgap0
+                if c[0] < p:
+                    c[0] = p
+            node.W[phi] = _write(c, t.out_rel, st.stage_cons[i], phi)
+        if s.cbuf is not None and s.cbuf.capacity < st.B:
+            self._deadlock(f, k)
+        for i, node in enumerate(st.branch):
+            t = node.t
+            c = node.R[phi][t.dep] + t.dlat
+            if phi:
+                p = int(node.W[phi - 1, -1]) + t.wgap0
+                if c[0] < p:
+                    c[0] = p
+            node.W[phi] = _write(c, t.out_rel, st.branch_cons[i], phi)
+        last = st.branch[-1]
+        if s.cbuf is None:
+            self.merge_arrival[f] = int(last.W[phi, -1]) + 1
+            return
+        dec = int(last.W[phi, 0])
+        take = dec + 1
+        if phi:
+            take = max(take, int(st.LV[phi - 1, -1]) + 1)
+        st.F[phi] = take
+        stored = int(st.stage[-1].W[phi, -1]) + 1
+        if self.exit_index[f] == k:
+            st.LV[phi] = max(take + 1, stored)
+            self.merge_arrival[f] = dec + 1
+            return
+        psi = st.fwd_count
+        st.fwd_count += 1
+        c = st.stage[-1].W[phi] + 1
+        if c[0] < take + 1:
+            c[0] = take + 1
+        st.LV[phi] = _write(c, st.ar, st.next_cons, psi)
+
+    def run(self) -> FastEngine:
+        """Simulate every frame; returns self with the event arrays filled."""
+        counters = [0] * len(self.segs)
+        exits = self.exit_index.tolist()
+        for f, ex in enumerate(exits):
+            for k in range(ex + 1):
+                self._frame_segment(f, k, counters[k])
+                counters[k] += 1
+        return self
+
+    # views used by reports and statistics ---------------------------------------------------
+    def start(self) -> np.ndarray:
+        """Cycle each frame's first beat is read by the first node (enters the pipeline)."""
+        return self.segs[0].stage[0].R[:, 0].copy()
+
+    def sequence(self, k: int) -> np.ndarray:
+        """Frame ids reaching segment k, in order."""
+        return np.flatnonzero(self.exit_index >= k)

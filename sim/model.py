@@ -1,0 +1,250 @@
+"""The timing model both engines simulate: nodes with beat schedules, FIFOs, conditional buffers.
+
+A design is a list of segments, one per exit. Segment k is the chain of backbone nodes from the
+previous exit up to stage k, then a fork: one branch is exit k's head chain (head nodes and, for a
+non-final exit, its decision unit), the other the conditional buffer that holds each frame until
+decision k arrives and then drops it or releases it into segment k+1. The semantics of every
+element is defined in docs/simulator.md; this module only derives the per-beat constants.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+class ModelError(ValueError):
+    """A description that cannot be simulated (e.g. a port faster than one beat per cycle)."""
+
+
+@dataclass(frozen=True, eq=False)
+class NodeTiming:
+    """One node: reads `in_beats` and writes `out_beats` per frame, one frame per `ii` cycles.
+
+    Derived (docs/simulator.md, "Node"): read offsets in_off[j] = floor(j*ii/in_beats), write
+    offsets out_off[k] = latency - floor((out_beats-1-k)*ii/out_beats); output beat k depends on
+    input beat dep[k] (the last one the nominal schedule has read before out_off[k]) and follows it
+    by dlat[k] >= 1 cycles; at most `inflight` frames are between first read and last write.
+    """
+
+    name: str
+    in_beats: int
+    out_beats: int
+    ii: int
+    latency: int  # effective: first read to last write in an empty pipeline
+    in_off: np.ndarray
+    out_off: np.ndarray
+    rgap0: int  # cycles from a frame's last read to the next frame's first read, unstalled
+    wgap0: int  # ... from a frame's last write to the next frame's first write
+    out_rel: np.ndarray  # out_off - out_off[0]
+    dep: np.ndarray
+    dlat: np.ndarray
+    inflight: int
+
+    @classmethod
+    def make(cls, name: str, in_beats: int, out_beats: int, ii: int, latency: int) -> NodeTiming:
+        """Derive the beat schedule; raises ModelError if a port would move > 1 beat/cycle."""
+        if min(in_beats, out_beats, ii) < 1 or latency < 0:
+            raise ModelError(f"node {name}: beats and cycles_per_frame must be >= 1")
+        if ii < max(in_beats, out_beats):
+            raise ModelError(
+                f"node {name}: cycles_per_frame {ii} < {max(in_beats, out_beats)} beats per "
+                "frame, but a stream moves at most one beat per cycle: raise cycles_per_frame "
+                "or widen the stream (fewer, wider beats)"
+            )
+        in_off = (np.arange(in_beats, dtype=np.int64) * ii) // in_beats
+        span_out = ((out_beats - 1) * ii) // out_beats
+        eff = max(latency, int(in_off[-1]) + 1, span_out + 1)
+        if eff != latency:
+            log.debug(
+                "node %s: latency raised from %d to %d (last write after last read)",
+                name,
+                latency,
+                eff,
+            )
+        back = ((out_beats - 1 - np.arange(out_beats, dtype=np.int64)) * ii) // out_beats
+        out_off = eff - back
+        dep = np.searchsorted(in_off, out_off, side="left").astype(np.int64) - 1
+        return cls(
+            name=name,
+            in_beats=in_beats,
+            out_beats=out_beats,
+            ii=ii,
+            latency=eff,
+            in_off=in_off,
+            out_off=out_off,
+            rgap0=ii - int(in_off[-1]),
+            wgap0=ii - span_out,
+            out_rel=out_off - out_off[0],
+            dep=dep,
+            dlat=out_off - in_off[dep],
+            inflight=eff // ii + 1,
+        )
+
+
+@dataclass(frozen=True)
+class Link:
+    """A FIFO of `depth` beats between a writer and a reader."""
+
+    name: str
+    depth: int
+
+
+@dataclass(frozen=True)
+class CondBuffer:
+    """Storage of `capacity` beats (depth_frames whole frames of frame_beats) after a stage."""
+
+    name: str
+    frame_beats: int
+    depth_frames: int
+    capacity: int  # beats; extra beats of a FIFO in front of it are added here
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Exit k's part of the pipeline (see the module docstring)."""
+
+    index: int
+    stage: tuple[NodeTiming, ...]
+    stage_links: tuple[Link | None, ...]  # [0]: into stage[0] (None: the input DMA)
+    branch: tuple[NodeTiming, ...]  # head nodes, then the decision unit (non-final exits)
+    branch_links: tuple[Link, ...]  # [0]: fork -> branch[0]; [i]: branch[i-1] -> branch[i]
+    verdict: Link | None  # decision unit -> conditional buffer
+    cbuf: CondBuffer | None
+    stage_names: tuple[str, ...] = ()  # partitions, for reports
+    head_name: str = ""
+    decision_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Model:
+    """The design as both engines see it."""
+
+    segments: tuple[Segment, ...]
+    clock_mhz: float
+    name: str = "design"
+
+    @property
+    def num_exits(self) -> int:
+        return len(self.segments)
+
+    def nodes(self) -> list[NodeTiming]:
+        """Every node, segment by segment (stage chain, then branch)."""
+        return [n for s in self.segments for n in (*s.stage, *s.branch)]
+
+    def links(self) -> list[Link]:
+        """Every FIFO (the input DMA excluded)."""
+        out = []
+        for s in self.segments:
+            out += [ln for ln in s.stage_links if ln is not None]
+            out += list(s.branch_links)
+            if s.verdict is not None:
+                out.append(s.verdict)
+        return out
+
+    def with_depths(
+        self, fifo: dict[str, int] | None = None, cbuf_frames: dict[str, int] | None = None
+    ) -> Model:
+        """A copy with some FIFO depths (by link name) or buffer depths (frames) replaced."""
+        fifo, cbuf_frames = dict(fifo or {}), dict(cbuf_frames or {})
+        known = {ln.name for ln in self.links()}
+        bad = sorted(set(fifo) - known)
+        if bad:
+            raise ModelError(f"no FIFO named {bad}; the streams are: {', '.join(sorted(known))}")
+        known_c = {s.cbuf.name for s in self.segments if s.cbuf is not None}
+        bad = sorted(set(cbuf_frames) - known_c)
+        if bad:
+            raise ModelError(f"no conditional buffer named {bad}; they are: {sorted(known_c)}")
+
+        def link(ln: Link | None) -> Link | None:
+            if ln is None or ln.name not in fifo:
+                return ln
+            if fifo[ln.name] < 1:
+                raise ModelError(f"FIFO {ln.name}: depth must be >= 1, got {fifo[ln.name]}")
+            return Link(ln.name, fifo[ln.name])
+
+        segs = []
+        for s in self.segments:
+            cbuf = s.cbuf
+            if cbuf is not None and cbuf.name in cbuf_frames:
+                d = cbuf_frames[cbuf.name]
+                extra = cbuf.capacity - cbuf.frame_beats * cbuf.depth_frames
+                cbuf = CondBuffer(cbuf.name, cbuf.frame_beats, d, d * cbuf.frame_beats + extra)
+            segs.append(
+                replace(
+                    s,
+                    stage_links=tuple(link(ln) for ln in s.stage_links),
+                    branch_links=tuple(link(ln) for ln in s.branch_links),
+                    verdict=link(s.verdict),
+                    cbuf=cbuf,
+                )
+            )
+        return replace(self, segments=tuple(segs))
+
+
+def check_model(model: Model) -> None:
+    """Rates must chain (a writer's beats per frame = its reader's); raises ModelError."""
+    if not model.segments:
+        raise ModelError("a design needs at least one exit")
+    prev_out: int | None = None
+    for k, s in enumerate(model.segments):
+        if not s.stage or not s.branch:
+            raise ModelError(f"segment {k}: needs at least one stage node and one head node")
+        if len(s.stage_links) != len(s.stage) or len(s.branch_links) != len(s.branch):
+            raise ModelError(f"segment {k}: one link per node expected")
+        if (s.stage_links[0] is None) != (k == 0):
+            raise ModelError(f"segment {k}: only segment 0 reads the input DMA")
+        last = k == len(model.segments) - 1
+        if last != (s.cbuf is None) or last != (s.verdict is None):
+            raise ModelError(f"segment {k}: non-final exits need a decision and a buffer")
+        chain = [*s.stage, *s.branch]
+        if prev_out is not None and chain[0].in_beats != prev_out:
+            raise ModelError(
+                f"{chain[0].name} reads {chain[0].in_beats} beats per frame, but the stage "
+                f"before writes {prev_out}: the stream widths disagree"
+            )
+        for a, b in zip(s.stage, s.stage[1:]):
+            _check_rate(a, b)
+        _check_rate(s.stage[-1], s.branch[0])
+        for a, b in zip(s.branch, s.branch[1:]):
+            _check_rate(a, b)
+        if s.verdict is not None and s.branch[-1].out_beats != 1:
+            raise ModelError(f"decision unit {s.branch[-1].name} must write one beat per frame")
+        if s.cbuf is not None and s.cbuf.frame_beats != s.stage[-1].out_beats:
+            raise ModelError(
+                f"{s.cbuf.name}: frame_beats {s.cbuf.frame_beats} != {s.stage[-1].name}'s "
+                f"out_beats {s.stage[-1].out_beats}"
+            )
+        prev_out = s.stage[-1].out_beats
+
+
+def _check_rate(writer: NodeTiming, reader: NodeTiming) -> None:
+    if writer.out_beats != reader.in_beats:
+        raise ModelError(
+            f"{writer.name} writes {writer.out_beats} beats per frame but {reader.name} reads "
+            f"{reader.in_beats}: the stream between them must carry the same beats per frame"
+        )
+
+
+def node_rate_ii(model: Model) -> int:
+    """The largest initiation interval of any node: the no-exit throughput is clock / this."""
+    return max(n.ii for n in model.nodes())
+
+
+def total_cycles_bound(model: Model, n_frames: int, last_arrival: int) -> int:
+    """A generous upper bound on the cycles any run can take (for the stepper's budget)."""
+    per_frame = sum(n.ii + n.latency for n in model.nodes())
+    beats = sum(s.stage[-1].out_beats for s in model.segments)
+    return int(last_arrival + (n_frames + 2) * (per_frame + 4 * beats + 16))
+
+
+def as_int_array(values: np.ndarray | list[int], n: int, what: str) -> np.ndarray:
+    """int64 [n] copy of `values`, or ModelError naming `what`."""
+    arr = np.asarray(values, dtype=np.int64)
+    if arr.shape != (n,):
+        raise ModelError(f"{what} must have one entry per frame ({n}), got shape {arr.shape}")
+    return arr
