@@ -8,6 +8,13 @@ from enum import StrEnum
 from quant.schema import check, opt
 
 
+class DecisionImpl(StrEnum):
+    """How exit-decision units are built (hw.decision explains both)."""
+
+    RTL = "rtl"
+    FINN = "finn"
+
+
 class Board(StrEnum):
     """Target boards (part, clock and budget in hw.boards)."""
 
@@ -30,7 +37,20 @@ class HwConfig:
     fifo_depth: int = opt(32, "default depth of inter-partition stream FIFOs")
     start_step: str | None = opt(None, "first build step to run (resume from its checkpoint)")
     stop_step: str | None = opt(None, "last build step to run")
-    verify_samples: int = opt(1000, "test images each build step's output is verified on")
+    verify_samples: int = opt(
+        1000, "test images the partitions and the composed design are checked on against quant/"
+    )
+    verify_step_samples: int = opt(
+        100, "test images each build step's output is verified on by execution"
+    )
+    decision_impl: DecisionImpl = opt(
+        DecisionImpl.RTL, "exit-decision units: rtl (own op) or finn (Thresholding/MVAU)"
+    )
+    folding_overrides: dict[str, dict[str, dict[str, int]]] = opt(
+        {}, "partition -> layer -> {PE/SIMD: value}, applied after automatic folding"
+    )
+    baseline: bool = opt(True, "also build the single-exit baseline (same resource budget)")
+    workers: int = opt(1, "processes for python-mode verification")
 
     def __post_init__(self) -> None:
         check(self.clock_mhz is None or self.clock_mhz > 0, "clock_mhz must be > 0")
@@ -42,3 +62,5 @@ class HwConfig:
             )
         check(self.fifo_depth >= 2, "fifo_depth must be >= 2")
         check(self.verify_samples >= 1, "verify_samples must be >= 1")
+        check(self.verify_step_samples >= 1, "verify_step_samples must be >= 1")
+        check(self.workers >= 1, "workers must be >= 1")

@@ -1,0 +1,146 @@
+"""`exitflow build`: export/ + calibrate/ -> build/ (checkpoints, hwdesc.json, report.json/.md).
+
+Reads the exported partitions (export/manifest.json, reference.npz), the calibrated policy
+(calibrate/policy.json) and the validation outputs (eval/outputs_val.npz, for the rate each stage
+is folded for), runs hw.flow, checks the composed design against quant/, writes the hardware
+description and the reports.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from hw import compose, decision_op, finn_compat, folding
+from hw.boards import board_spec
+from hw.config import HwConfig
+from hw.design import load_design
+from hw.estimates import cond_buffer_specs, partition_estimate
+from hw.flow import Flow, FlowOptions
+from hw.hwdesc import build_hwdesc, write_hwdesc
+from hw.report import build_report, write_report
+from quant.files import write_json
+from quant.outputs import load_outputs
+from quant.policies import apply_policy, load_policy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BuildPaths:
+    """Where a build reads and writes (all under the run directory)."""
+
+    run_dir: Path
+
+    @property
+    def export(self) -> Path:
+        return self.run_dir / "export"
+
+    @property
+    def build(self) -> Path:
+        return self.run_dir / "build"
+
+    @property
+    def policy(self) -> Path:
+        return self.run_dir / "calibrate" / "policy.json"
+
+    @property
+    def outputs_val(self) -> Path:
+        return self.run_dir / "eval" / "outputs_val.npz"
+
+
+def rate_fractions(paths: BuildPaths, hw: HwConfig, policy, exit_after: list[int], stages: int):
+    """p_k per stage: hw.stage_rate_fractions, or the policy on the validation outputs."""
+    exit_index = None
+    if hw.stage_rate_fractions is None and paths.outputs_val.is_file():
+        exit_index, _ = apply_policy(load_outputs(paths.outputs_val).logits, policy)
+    elif hw.stage_rate_fractions is None:
+        log.warning("%s missing: every stage folded for the full rate", paths.outputs_val)
+    return folding.stage_fractions(hw.stage_rate_fractions, exit_index, exit_after, stages)
+
+
+def _estimable(model) -> bool:
+    return decision_op.is_custom_decision(model) or finn_compat.is_specialised(model)
+
+
+def run_build(run_dir: Path, hw: HwConfig, tools: dict[str, Path | None]) -> dict:
+    """Run the whole build; returns the report dict."""
+    start = time.monotonic()
+    paths = BuildPaths(Path(run_dir))
+    board = board_spec(hw.board)
+    clock = hw.clock_mhz or board.clock_mhz
+    if not paths.policy.is_file():
+        raise FileNotFoundError(f"{paths.policy} does not exist: run `exitflow calibrate` first")
+    policy = load_policy(paths.policy)
+    import json
+
+    manifest = json.loads((paths.export / "manifest.json").read_text())
+    exit_after = [int(x["after_stage"]) for x in manifest["exits"]]
+    n_stages = sum(1 for p in manifest["partitions"] if p["kind"] == "stage")
+    fractions = rate_fractions(paths, hw, policy, exit_after, n_stages)
+    log.info("stage rate fractions %s", [round(f, 4) for f in fractions])
+    finn_compat.init_finn(paths.build / "finn", workers=1)
+    finn_compat.vivado_env(tools.get("vivado"), tools.get("vitis_hls"))
+    impl = hw.decision_impl.value
+    design = load_design(paths.export, policy, impl, fractions, hw.baseline)
+    opts = FlowOptions(
+        build_dir=paths.build,
+        fpgapart=board.part,
+        clock_mhz=clock,
+        target_fps=hw.target_fps,
+        impl=impl,
+        verify_samples=hw.verify_samples,
+        verify_step_samples=hw.verify_step_samples,
+        overrides=hw.folding_overrides,
+        tools=tools,
+        workers=hw.workers,
+        start_step=hw.start_step,
+        stop_step=hw.stop_step,
+    )
+    flow = Flow(design, opts)
+    result = flow.run()
+    flow_seconds = time.monotonic() - start
+    extra: dict = {"design": design.name, "decision_impl": impl, "policy": policy.kind}
+    extra["rate_fractions"] = fractions
+    extra["steps_run"] = result.ran
+    if result.stopped_for:
+        extra["stopped"] = (
+            f"{result.stopped_for}, which is not installed: the build ran up to "
+            f"{result.ran[-1] if result.ran else '(nothing)'}; produced checkpoints in "
+            f"{paths.build / 'checkpoints'}, HLS/RTL sources under {paths.build / 'finn'}, "
+            "estimates, hwdesc.json and reports"
+        )
+        log.warning("build stopped: %s", extra["stopped"])
+    gated_models = {p.name: result.models.get(p.name) for p in design.gated()}
+    if all(m is not None for m in gated_models.values()):
+        parity = compose.compose(design, gated_models, hw.verify_samples, hw.workers)
+        extra["parity"] = parity.to_dict()
+        log.info("composed design vs quant/: %s", parity.to_dict())
+        if not parity.ok:
+            write_json(paths.build / "build_log.json", result.log)
+            raise compose_error(parity)
+    desc = None
+    if result.models and all(_estimable(m) for m in result.models.values()):
+        ests = {n: partition_estimate(m, n, board.part) for n, m in result.models.items()}
+        cbufs = cond_buffer_specs(exit_after, ests)
+        targets = {p.name: flow.target_for(p) for p in design.partitions}
+        desc = build_hwdesc(design, ests, cbufs, targets, board.name, clock, hw.fifo_depth, impl)
+        write_hwdesc(desc, paths.build / "hwdesc.json")
+    else:
+        log.warning("no estimates: the build stopped before step_specialize_layers")
+    extra["build_seconds"] = round(flow_seconds, 2)
+    extra["total_seconds"] = round(time.monotonic() - start, 2)
+    report = build_report(desc, result.log, extra, board, clock)
+    write_json(paths.build / "build_log.json", result.log)
+    write_report(report, paths.build)
+    return report
+
+
+def compose_error(parity: compose.ComposeResult) -> RuntimeError:
+    return RuntimeError(
+        f"the composed hardware partitions disagree with quant/ on {parity.samples} images: "
+        f"{parity.exit_mismatches} exit, {parity.class_mismatches} class and "
+        f"{parity.logit_mismatches} logit mismatches (see build/build_log.json)"
+    )
