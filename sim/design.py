@@ -1,30 +1,77 @@
-"""From a hardware description (sim.hwdesc) and the sim config to the timing model (sim.model)."""
+"""From a hardware description (sim.hwdesc) and the sim config to the timing model (sim.model).
+
+Where a writer's beats per frame differ from its reader's (stream width conversion, as FINN
+inserts between partitions), a data-width converter node is placed after the stream's FIFO:
+ii = the larger beat count, 1 cycle of latency, a 2-beat FIFO into the reader.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
 from sim.config import SimConfig
-from sim.hwdesc import HwDesc, HwDescError, PartitionDesc
+from sim.hwdesc import HwDesc, HwDescError, NodeDesc, PartitionDesc
 from sim.model import CondBuffer, Link, Model, ModelError, NodeTiming, Segment, check_model
 
 log = logging.getLogger(__name__)
 
 DEFAULT_FIFO_DEPTH = 32  # hw.config.HwConfig.fifo_depth's default, for streams not described
+DWC_FIFO_DEPTH = 2  # between a width converter and its reader
 
 
-def _nodes(p: PartitionDesc, inner: bool) -> list[NodeTiming]:
-    """The partition as one node, or as the chain of its FINN nodes."""
+def _timing(name: str, i: int, o: int, cycles: int, latency: int) -> NodeTiming:
+    """NodeTiming, with an initiation interval below the beat count raised (one beat per cycle)."""
+    if cycles < max(i, o):
+        log.warning(
+            "%s: cycles_per_frame %d < %d beats per frame; a stream moves one beat per cycle, "
+            "so the simulator uses %d",
+            name,
+            cycles,
+            max(i, o),
+            max(i, o),
+        )
+        cycles = max(i, o)
+    return NodeTiming.make(name, i, o, cycles, latency)
+
+
+def _part_nodes(p: PartitionDesc, inner: bool) -> list[tuple[NodeTiming, int | None]]:
+    """(node, depth of its input FIFO inside the partition) for one partition."""
     if not inner or not p.nodes:
         return [
-            NodeTiming.make(p.name, p.in_beats, p.out_beats, p.cycles_per_frame, p.latency_cycles)
+            (_timing(p.name, p.in_beats, p.out_beats, p.cycles_per_frame, p.latency_cycles), None)
         ]
+    nodes: list[NodeDesc] = list(p.nodes)
     return [
-        NodeTiming.make(
-            f"{p.name}/{n.name}", n.in_beats, n.out_beats, n.cycles_per_frame, n.latency_cycles
+        (
+            _timing(
+                f"{p.name}/{n.name}", n.in_beats, n.out_beats, n.cycles_per_frame, n.latency_cycles
+            ),
+            n.in_fifo_depth,
         )
-        for n in p.nodes
+        for n in nodes
     ]
+
+
+@dataclass
+class _Chain:
+    """Nodes and the FIFO in front of each (the first one's is set by the caller)."""
+
+    prev_out: int | None = None  # beats per frame of the writer before the first node
+    nodes: list[NodeTiming] = field(default_factory=list)
+    links: list[Link | None] = field(default_factory=list)
+
+    def add(self, node: NodeTiming, link: Link | None) -> None:
+        """Append `node` fed through `link`, with a width converter if the beats differ."""
+        prev = self.nodes[-1].out_beats if self.nodes else self.prev_out
+        if prev is not None and prev != node.in_beats:
+            a, b = prev, node.in_beats
+            name = f"{link.name if link else node.name}/dwc"
+            self.nodes.append(NodeTiming.make(name, a, b, max(a, b), 1))
+            self.links.append(link)
+            link = Link(f"{name}->{node.name}", DWC_FIFO_DEPTH)
+        self.nodes.append(node)
+        self.links.append(link)
 
 
 class _Links:
@@ -36,61 +83,57 @@ class _Links:
         self.defaulted: list[str] = []
 
     def between(self, src: str, dst: str, *alt_src: str) -> Link:
+        """The described stream src->dst (or from an alternative source), named as described."""
         for s in (src, *alt_src):
             found = self.desc.stream_between(s, dst)
             if found is not None:
-                return Link(f"{src}->{dst}", found.fifo_depth)
+                return Link(found.name, found.fifo_depth)
         self.defaulted.append(f"{src}->{dst}")
         return Link(f"{src}->{dst}", self.default)
 
-    def inner(self, p: PartitionDesc, nodes: list[NodeTiming], inner: bool) -> list[Link]:
-        """Links in front of the 2nd.. nodes of a partition modelled node by node."""
-        if not inner or not p.nodes:
-            return []
-        out = []
-        for a, b, nd in zip(nodes, nodes[1:], p.nodes[1:]):
-            depth = nd.in_fifo_depth or self.default
-            if nd.in_fifo_depth is None:
-                self.defaulted.append(f"{a.name}->{b.name}")
-            out.append(Link(f"{a.name}->{b.name}", depth))
-        return out
+    def add_partition(
+        self, chain: _Chain, p: PartitionDesc, first: Link | None, inner: bool
+    ) -> None:
+        for j, (node, depth) in enumerate(_part_nodes(p, inner)):
+            if j == 0:
+                chain.add(node, first)
+                continue
+            if depth is None:
+                self.defaulted.append(f"{chain.nodes[-1].name}->{node.name}")
+            chain.add(node, Link(f"{chain.nodes[-1].name}->{node.name}", depth or self.default))
 
 
 def model_from_hwdesc(desc: HwDesc, cfg: SimConfig | None = None) -> Model:
     """The timing model of `desc`, with the config's buffer overrides applied."""
     cfg = cfg or SimConfig()
-    inner = bool(getattr(cfg, "inner_nodes", False))
+    inner = cfg.inner_nodes
     stages = desc.stage_order()
     pos = {s.name: i for i, s in enumerate(stages)}
     links = _Links(desc)
-    segments, first = [], 0
+    segments: list[Segment] = []
+    first = 0
     for ex in desc.exits:
         last_stage = pos[ex.after]
         if last_stage < first:
             raise HwDescError(f"{desc.source}: exits must follow the stages in depth order")
-        seg_parts = stages[first : last_stage + 1]
-        stage_nodes: list[NodeTiming] = []
-        stage_links: list[Link | None] = []
-        for j, p in enumerate(seg_parts):
-            nodes = _nodes(p, inner)
+        parts = stages[first : last_stage + 1]
+        chain = _Chain(segments[-1].stage[-1].out_beats if segments else None)
+        for j, p in enumerate(parts):
             if j == 0 and ex.index == 0:
-                stage_links.append(None)
+                link = None  # the input DMA
             elif j == 0:
                 prev = segments[-1]
-                stage_links.append(links.between(prev.cbuf.name, p.name, prev.stage_names[-1]))
+                link = links.between(prev.cbuf.name, p.name, prev.stage_names[-1])
             else:
-                stage_links.append(links.between(seg_parts[j - 1].name, p.name))
-            stage_links += links.inner(p, nodes, inner)
-            stage_nodes += nodes
+                link = links.between(parts[j - 1].name, p.name)
+            links.add_partition(chain, p, link, inner)
         head = desc.partition(ex.head)
-        branch = _nodes(head, inner)
-        branch_links = [links.between(ex.after, head.name)]
-        branch_links += links.inner(head, branch, inner)
+        branch = _Chain(chain.nodes[-1].out_beats)
+        links.add_partition(branch, head, links.between(ex.after, head.name), inner)
         verdict, cbuf = None, None
         if ex.decision is not None:
             dec = desc.partition(ex.decision)
-            branch_links.append(links.between(head.name, dec.name))
-            branch += _nodes(dec, False)
+            links.add_partition(branch, dec, links.between(head.name, dec.name), False)
             cdesc = desc.cond_buffer_after(ex.after)
             if cdesc is None:
                 raise HwDescError(
@@ -102,20 +145,19 @@ def model_from_hwdesc(desc: HwDesc, cfg: SimConfig | None = None) -> Model:
             )
             front = desc.stream_between(ex.after, cdesc.name)
             extra = front.fifo_depth if front is not None else 0
-            cbuf = CondBuffer(
-                cdesc.name, cdesc.frame_beats, frames, frames * cdesc.frame_beats + extra
-            )
+            cap = frames * cdesc.frame_beats + extra
+            cbuf = CondBuffer(cdesc.name, cdesc.frame_beats, frames, cap)
             verdict = links.between(dec.name, cdesc.name)
         segments.append(
             Segment(
                 index=ex.index,
-                stage=tuple(stage_nodes),
-                stage_links=tuple(stage_links),
-                branch=tuple(branch),
-                branch_links=tuple(branch_links),
+                stage=tuple(chain.nodes),
+                stage_links=tuple(chain.links),
+                branch=tuple(branch.nodes),
+                branch_links=tuple(branch.links),
                 verdict=verdict,
                 cbuf=cbuf,
-                stage_names=tuple(p.name for p in seg_parts),
+                stage_names=tuple(p.name for p in parts),
                 head_name=head.name,
                 decision_name=ex.decision,
             )

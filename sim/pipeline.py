@@ -1,0 +1,151 @@
+"""One full simulation of a built design on a test set: exit check, timing, sizing, report files.
+
+Used by `exitflow simulate` (exitflow.step_sim) and by benchmarks/bench_sim.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from quant.files import write_json
+from quant.outputs import Outputs
+from quant.policies import PolicySpec
+from quant.progress import NullProgress, Progress
+from sim.analysis import headline, noexit_check
+from sim.arrival import arrival_cycles
+from sim.config import SimConfig
+from sim.decisions import compare_exits, decide_frames, never_exit
+from sim.design import model_from_hwdesc
+from sim.errors import ExitMismatchError
+from sim.hwdesc import HwDesc
+from sim.plots import plot_occupancy
+from sim.report import build_report, save_frames, write_report
+from sim.result import RunResult
+from sim.run import simulate
+from sim.sizing import size_buffers, sizing_probe_count
+from sim.trace import write_trace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    """What a simulation produced."""
+
+    report: dict[str, Any]
+    result: RunResult
+    pred: np.ndarray
+    files: list[Path]
+
+
+def check_exits(
+    outputs: Outputs, spec: PolicySpec, n: int, out_dir: Path
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decide every frame as the decision units do; raise ExitMismatchError on any disagreement."""
+    if outputs.exit_index is None or outputs.pred is None:
+        raise ValueError(
+            "the outputs have no exit_index/pred: give export/reference.npz (`exitflow export`), "
+            "not an eval outputs file"
+        )
+    exit_index, pred = decide_frames(outputs.logits[:n], spec)
+    bad = compare_exits(exit_index, pred, outputs.exit_index[:n], outputs.pred[:n])
+    if bad:
+        for stale in ("report.json", "report.md", "frames.npz"):  # a failed rerun must not pass
+            (out_dir / stale).unlink(missing_ok=True)
+        write_json(out_dir / "mismatches.json", {"frames": n, "mismatches": bad})
+        log.error(
+            "%d of %d frames disagree with the software model (see %s)",
+            len(bad),
+            n,
+            out_dir / "mismatches.json",
+        )
+        raise ExitMismatchError(bad, n)
+    (out_dir / "mismatches.json").unlink(missing_ok=True)
+    log.info("exit check: all %d frames take the software model's exit and class", n)
+    return exit_index, pred
+
+
+def run_simulation(
+    desc: HwDesc,
+    outputs: Outputs,
+    spec: PolicySpec,
+    cfg: SimConfig,
+    out_dir: Path,
+    progress: Progress | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Outcome:
+    """Check exits, simulate, size buffers, write report.json/.md, frames.npz, plot and trace."""
+    progress = progress or NullProgress()
+    if outputs.num_classes != desc.num_classes:
+        raise ValueError(
+            f"reference.npz has {outputs.num_classes} classes, {desc.source} {desc.num_classes}: "
+            "they come from different designs"
+        )
+    n = outputs.num_samples if cfg.frames is None else min(cfg.frames, outputs.num_samples)
+    model = model_from_hwdesc(desc, cfg)
+    exit_index, pred = check_exits(outputs, spec, n, out_dir)
+    arrival = arrival_cycles(cfg, n)
+    t0 = time.perf_counter()
+    result = simulate(model, exit_index, arrival)
+    seconds = time.perf_counter() - t0
+    noexit = noexit_check(simulate(model, never_exit(n, model.num_exits)), desc)
+    if noexit["ok"] is False:
+        log.warning(
+            "no-exit throughput %.1f fps is %.3f x FINN's estimate (%.1f fps), beyond %.0f%%",
+            noexit["fps"],
+            noexit["ratio"],
+            noexit["finn_estimate_fps"],
+            100 * noexit["tolerance"],
+        )
+    sized = None
+    if cfg.size_buffers:
+        m = min(n, cfg.size_frames)
+        with progress.task("sizing buffers", total=2 * sizing_probe_count(model)) as task:
+            seq = size_buffers(model, exit_index[:m], arrival[:m], task.advance)
+            worst = size_buffers(model, never_exit(m, model.num_exits), None, task.advance)
+        sized = {"exit_sequence": seq.as_dict(), "worst_case": worst.as_dict(), "frames": m}
+    head = headline(result, desc, outputs.exit_macs)
+    info = {
+        "design": desc.design,
+        "engine": "fast",
+        "arrival": cfg.arrival.value,
+        "simulate_seconds": seconds,
+        "policy": {"kind": spec.kind, "thresholds": [str(t) for t in spec.thresholds]},
+        **(meta or {}),
+    }
+    rep = build_report(
+        model, result, mismatches=0, noexit=noexit, head=head, sized=sized, meta=info
+    )
+    files = [save_frames(result, pred, out_dir / "frames.npz"), *write_report(rep, out_dir)]
+    png = plot_occupancy(result, out_dir / "occupancy.png", model.clock_mhz)
+    files += [png] if png else []
+    if cfg.trace_window is not None:
+        first, last = cfg.trace_window
+        files.append(write_trace(result, out_dir / "trace.tsv", first, last))
+    return Outcome(rep, result, pred, files)
+
+
+def log_headline(rep: dict[str, Any]) -> None:
+    """One line a user reads first."""
+    h = rep["headline"]
+    gain = h.get("gain_equal_resources")
+    bound, frac = h.get("bound"), h.get("fraction_of_bound")
+    log.info(
+        "simulated %d frames: %.1f frames/s (%.3g x baseline at equal %s; bound %.3g x, %.1f%% of "
+        "it); latency p50 %.1f us, p99 %.1f us; no-exit %.4f x FINN's estimate",
+        rep["frames"],
+        rep["throughput_fps"],
+        gain if gain is not None else float("nan"),
+        h.get("normalised_by") or "resources",
+        bound if bound is not None else float("nan"),
+        100 * frac if frac is not None else float("nan"),
+        rep["latency_p50_us"],
+        rep["latency_p99_us"],
+        rep["noexit_fps_over_finn_estimate"] or float("nan"),
+    )

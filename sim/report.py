@@ -1,0 +1,195 @@
+"""sim/ artefacts: report.json, report.md, frames.npz (and the plot and trace, elsewhere)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from quant.files import write_bytes, write_json, write_text
+from sim.analysis import exit_fractions, latency, throughput_fps
+from sim.model import Model
+from sim.result import RunResult
+
+SIZING_CASES = ("exit_sequence", "worst_case")  # keys of the sizing section
+
+
+def save_frames(r: RunResult, pred: np.ndarray, path: Path) -> Path:
+    """Per frame: id, exit index, class, arrival, start and finish cycle (npz, atomic)."""
+    buf = io.BytesIO()
+    np.savez_compressed(
+        buf,
+        frame=np.arange(r.num_frames, dtype=np.int64),
+        exit_index=r.exit_index,
+        pred=np.asarray(pred, np.int64),
+        arrival=r.arrival,
+        start=r.start,
+        finish=r.finish,
+    )
+    return write_bytes(path, buf.getvalue())
+
+
+def buffer_table(model: Model, r: RunResult, sized: dict | None) -> list[dict[str, Any]]:
+    """Every buffer: configured depth, maximum occupancy, and the sized minimum if searched."""
+    rows = []
+    for s in model.segments:
+        if s.cbuf is not None:
+            rows.append(
+                {
+                    "name": s.cbuf.name,
+                    "unit": "frames",
+                    "depth": s.cbuf.depth_frames,
+                    # beats held, in frames: the fill that the depth in frames bounds
+                    "max_occupancy": round(r.max_occupancy[s.cbuf.name] / s.cbuf.frame_beats, 3),
+                    "max_beats": r.max_occupancy[s.cbuf.name],
+                    "max_frames_touched": r.max_occupancy[f"{s.cbuf.name}.frames"],
+                    "capacity_beats": s.cbuf.capacity,
+                    **{
+                        k: sized[k]["cond_buffer_frames"][s.cbuf.name]
+                        for k in SIZING_CASES
+                        if sized
+                    },
+                }
+            )
+    for ln in model.links():
+        rows.append(
+            {
+                "name": ln.name,
+                "unit": "beats",
+                "depth": ln.depth,
+                "max_occupancy": r.max_occupancy.get(ln.name),
+                **{k: sized[k]["fifo_beats"][ln.name] for k in SIZING_CASES if sized},
+            }
+        )
+    return rows
+
+
+def build_report(
+    model: Model,
+    r: RunResult,
+    *,
+    mismatches: int,
+    noexit: dict[str, Any],
+    head: dict[str, Any],
+    sized: dict[str, Any] | None,
+    meta: dict[str, Any],
+) -> dict[str, Any]:
+    """The report as JSON-ready data; the scalar headline figures come first."""
+    clock = model.clock_mhz
+    lat = latency(r, clock)
+    return {
+        "frames": r.num_frames,
+        "exit_mismatches": mismatches,
+        "throughput_fps": throughput_fps(r, clock),
+        "latency_p50_us": lat["latency_us"]["p50"],
+        "latency_p99_us": lat["latency_us"]["p99"],
+        "gain_over_baseline": head.get("gain_raw"),
+        "gain_equal_resources": head.get("gain_equal_resources"),
+        "bound": head.get("bound"),
+        "fraction_of_bound": head.get("fraction_of_bound"),
+        "noexit_fps": noexit["fps"],
+        "noexit_fps_over_finn_estimate": noexit["ratio"],
+        "makespan_cycles": r.cycles,
+        "clock_mhz": clock,
+        **meta,
+        "exit_fractions": exit_fractions(r.exit_index, model.num_exits),
+        **lat,
+        "noexit_check": noexit,
+        "headline": head,
+        "buffers": buffer_table(model, r, sized),
+        "max_occupancy": r.max_occupancy,
+        "stalls": r.stalls,
+        "blocked_by": r.blocked_by,
+        "sizing": sized,
+    }
+
+
+def _fmt(v: Any, spec: str = ".4g") -> str:
+    return "n/a" if v is None else format(v, spec) if isinstance(v, float) else str(v)
+
+
+def report_markdown(rep: dict[str, Any]) -> str:
+    """Human-readable summary of build_report's data."""
+    h = rep["headline"]
+    lines = [
+        f"# Cycle-level simulation: {rep.get('design', '')}",
+        "",
+        f"{rep['frames']} frames, {rep.get('arrival', 'saturated')} input, {rep['clock_mhz']} MHz, "
+        f"{rep.get('engine', 'fast')} engine ({_fmt(rep.get('simulate_seconds'), '.2f')} s).",
+        "",
+        f"- exit check against the software model: **{rep['exit_mismatches']} mismatches**",
+        f"- throughput: **{_fmt(rep['throughput_fps'], '.1f')} frames/s**",
+        "- exits: " + ", ".join(f"exit {e}: {p:.1%}" for e, p in enumerate(rep["exit_fractions"])),
+        f"- no exit (worst case): {_fmt(rep['noexit_fps'], '.1f')} frames/s = "
+        f"{_fmt(rep['noexit_fps_over_finn_estimate'], '.4f')} x FINN's estimate",
+        "",
+        "## Gain over the single-exit baseline",
+        "",
+    ]
+    if h.get("baseline_fps"):
+        ratios = ", ".join(f"{k} {v:.2f}x" for k, v in h["resource_ratios"].items())
+        lines += [
+            f"- baseline: {h['baseline_fps']:.1f} frames/s; raw gain {h['gain_raw']:.3f}x",
+            f"- resources of the gated design over the baseline's: {ratios}",
+            f"- gain at equal resources (divided by the {h['normalised_by']} ratio): "
+            f"**{_fmt(h['gain_equal_resources'], '.3f')}x**",
+        ]
+    else:
+        lines.append("- no baseline in the hardware description")
+    lines += [
+        f"- physical bound 1 / sum_k f_k P_k = {_fmt(h.get('bound'), '.3f')}x with P_k = "
+        f"{[round(p, 4) for p in h['reach_fractions']]}, f_k = "
+        f"{None if h['compute_shares'] is None else [round(f, 4) for f in h['compute_shares']]} "
+        f"({h['compute_shares_source']})",
+        f"- fraction of the bound reached: **{_fmt(h.get('fraction_of_bound'), '.3f')}**",
+        "",
+        "## Latency (first read to result)",
+        "",
+        "| | p50 | p90 | p99 | max |",
+        "|---|---|---|---|---|",
+    ]
+    for unit in ("cycles", "us"):
+        q = rep[f"latency_{unit}"]
+        lines.append(
+            f"| {unit} | "
+            + " | ".join(_fmt(q[k], ".1f") for k in ("p50", "p90", "p99", "max"))
+            + " |"
+        )
+    sized_keys = list(SIZING_CASES) if rep.get("sizing") else []
+    lines += [
+        "",
+        "## Buffers",
+        "",
+        "| buffer | unit | depth | max occupancy | "
+        + " | ".join(f"min ({k})" for k in sized_keys)
+        + " |",
+        "|---|---|---|---|" + "---|" * len(sized_keys),
+    ]
+    for b in rep["buffers"]:
+        cells = [
+            b["name"],
+            b["unit"],
+            b["depth"],
+            b["max_occupancy"],
+            *(b.get(k) for k in sized_keys),
+        ]
+        lines.append("| " + " | ".join(_fmt(c) for c in cells) + " |")
+    lines += [
+        "",
+        "## Stalls (cycles)",
+        "",
+        "| node | blocked (output full) | full (frames in flight) | starved (input empty) |",
+        "|---|---|---|---|",
+    ]
+    for name, s in rep["stalls"].items():
+        lines.append(f"| {name} | {s['blocked']} | {s['full']} | {s['starved']} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(rep: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    """report.json and report.md under out_dir."""
+    return write_json(out_dir / "report.json", rep), write_text(
+        out_dir / "report.md", report_markdown(rep)
+    )

@@ -1,0 +1,130 @@
+"""Reading hwdesc.json into the timing model: the realistic description, helper-5's stream naming,
+width converters, inner nodes, overrides, and clear errors for bad descriptions."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sim.config import SimConfig
+from sim.design import model_from_hwdesc
+from sim.hwdesc import HwDescError, hwdesc_from_dict, load_hwdesc
+from sim.model import ModelError
+from sim.run import simulate
+
+DATA = Path(__file__).parent / "data" / "fmnist3_hwdesc.json"
+
+
+@pytest.fixture
+def raw() -> dict:
+    return json.loads(DATA.read_text())
+
+
+def test_realistic_description_builds_three_segments():
+    desc = load_hwdesc(DATA)
+    m = model_from_hwdesc(desc)
+    assert [s.stage_names for s in m.segments] == [("stage0",), ("stage1",), ("stage2",)]
+    assert [n.name for n in m.segments[0].branch] == ["head0", "decision0"]
+    assert m.segments[0].cbuf.capacity == 4 * 196
+    assert m.segments[1].stage_links[0].name == "cbuf0->stage1"
+    assert m.segments[2].cbuf is None and m.segments[2].verdict is None
+    assert max(n.ii for n in m.nodes()) == desc.finn_estimate["cycles_per_frame"]
+
+
+def test_inner_nodes_chain_and_same_bottleneck():
+    desc = load_hwdesc(DATA)
+    m = model_from_hwdesc(desc, SimConfig(inner_nodes=True))
+    assert [n.name for n in m.segments[0].stage] == [
+        "stage0/ConvolutionInputGenerator_0",
+        "stage0/MVAU_0",
+        "stage0/StreamingMaxPool_0",
+    ]
+    ex = np.full(40, 2)
+    whole = simulate(model_from_hwdesc(desc), ex)
+    inner = simulate(m, ex)
+    steady = lambda r: np.diff(np.sort(r.finish))[-10:]  # noqa: E731
+    assert (steady(whole) == 28224).all() and (steady(inner) == 28224).all()
+
+
+def test_streams_named_as_hw_writes_them_and_width_converters(raw):
+    """hw names the stage-to-stage stream stage0->stage1 (through cbuf0) and may change width."""
+    raw["streams"] = [s for s in raw["streams"] if s["name"] != "cbuf0->stage1"]
+    raw["streams"].append(
+        {
+            "name": "stage0->stage1",
+            "src": "stage0",
+            "dst": "stage1",
+            "fifo_depth": 7,
+            "through": "cbuf0",
+        }
+    )
+    stage1 = next(p for p in raw["partitions"] if p["name"] == "stage1")
+    stage1["in_beats"] = 392  # reads half-width beats: a converter 196 -> 392 goes in front
+    m = model_from_hwdesc(hwdesc_from_dict(raw))
+    seg = m.segments[1]
+    assert [n.name for n in seg.stage] == ["stage0->stage1/dwc", "stage1"]
+    assert (seg.stage_links[0].name, seg.stage_links[0].depth) == ("stage0->stage1", 7)
+    assert (seg.stage[0].in_beats, seg.stage[0].out_beats, seg.stage[0].ii) == (196, 392, 392)
+    fast = simulate(m, np.array([1, 2, 0, 2]), engine="fast")
+    assert fast.timing_equal(simulate(m, np.array([1, 2, 0, 2]), engine="stepper")) == []
+
+
+def test_overrides_by_stream_name(raw):
+    desc = hwdesc_from_dict(raw)
+    m = model_from_hwdesc(desc, SimConfig(fifo_depths={"stage0->head0": 3}, cond_buffer_frames=2))
+    assert m.segments[0].branch_links[0].depth == 3
+    assert m.segments[0].cbuf.capacity == 2 * 196
+    with pytest.raises(ModelError, match=r"no FIFO named.*stage0->head0"):
+        model_from_hwdesc(desc, SimConfig(fifo_depths={"stage0->nowhere": 3}))
+
+
+def _broken(raw: dict, path: list, value) -> dict:
+    bad = copy.deepcopy(raw)
+    node = bad
+    for key in path[:-1]:
+        node = node[key]
+    if value is KeyError:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return bad
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (["schema"], "exitflow.hwdesc/0", "schema"),
+        (["partitions", 0, "cycles_per_frame"], 0, r"stage0.*cycles_per_frame.*>= 1"),
+        (["partitions", 0, "in_beats"], KeyError, r"stage0.*missing 'in_beats'"),
+        (["partitions", 1, "kind"], "branch", "kind must be one of"),
+        (["partitions", 3, "reads"], "head0", r"not reachable from the input"),
+        (["exits", 0, "head"], "stage1", r"exits\[0\]\.head names 'stage1', which is a stage"),
+        (["exits", 2, "decision"], "decision1", "the last exit has no decision unit"),
+        (["cond_buffers", 0, "after"], "stage2", "no cond_buffers entry with after='stage0'"),
+        (["partitions", 0, "out_beats"], 100, r"frame_beats 196 != .*out_beats 100"),
+        (["streams", 0, "fifo_depth"], 0, r"fifo_depth.*>= 1"),
+        (["clock_mhz"], -5, "clock_mhz must be > 0"),
+    ],
+)
+def test_bad_descriptions_name_the_problem(raw, path, value, message):
+    with pytest.raises((HwDescError, ModelError), match=message):
+        model_from_hwdesc(hwdesc_from_dict(_broken(raw, path, value), "hwdesc.json"))
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="exitflow build"):
+        load_hwdesc(tmp_path / "hwdesc.json")
+    (tmp_path / "hwdesc.json").write_text("{not json")
+    with pytest.raises(HwDescError, match="not valid JSON"):
+        load_hwdesc(tmp_path / "hwdesc.json")
+
+
+def test_slow_port_is_raised_to_one_beat_per_cycle(raw, caplog):
+    raw["partitions"][2]["cycles_per_frame"] = 4  # decision0 reads 10 logits
+    m = model_from_hwdesc(hwdesc_from_dict(raw))
+    assert m.segments[0].branch[-1].ii == 10
+    assert "decision0: cycles_per_frame 4 < 10 beats" in caplog.text
