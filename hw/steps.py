@@ -33,6 +33,7 @@ from hw.transforms import (
     LAYOUT_KEY,
     SCALE_KEY,
     AbsorbTransposeFlattenIntoMatMul,
+    CancelTransposesAtOutput,
     MakeChannelsLast,
     RemoveInputReshape,
     StripOutputScale,
@@ -125,9 +126,11 @@ def step_streamline(model: ModelWrapper, cfg: PartitionCfg) -> ModelWrapper:
     model = model.transform(MakeMaxPoolNHWC())
     model = model.transform(absorb.AbsorbTransposeIntoMultiThreshold())
     model = model.transform(MakeMaxPoolNHWC())
+    model = model.transform(CancelTransposesAtOutput())
     model = model.transform(absorb.AbsorbConsecutiveTransposes())
     model = model.transform(finn_compat.StreamlineKeepingInputType())
     model = model.transform(StripOutputScale())
+    model = model.transform(CancelTransposesAtOutput())
     model = model.transform(absorb.AbsorbConsecutiveTransposes())
     model = model.transform(AbsorbTransposeFlattenIntoMatMul())
     model = model.transform(RemoveInputReshape())

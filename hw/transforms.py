@@ -75,6 +75,48 @@ class MakeChannelsLast(Transformation):
         return model.transform(InferDataTypes()), False
 
 
+class CancelTransposesAtOutput(Transformation):
+    """Remove an NHWC->NCHW->NHWC transpose pair that ends at a graph output.
+
+    FINN's AbsorbConsecutiveTransposes asserts when the second transpose writes a graph output,
+    which is what MakeChannelsLast leaves behind a stage without a final max-pool.
+    """
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        graph = model.graph
+        for out in graph.output:
+            t2 = model.find_producer(out.name)
+            if t2 is None or t2.op_type != "Transpose":
+                continue
+            t1 = model.find_producer(t2.input[0])
+            if (
+                t1 is None
+                or t1.op_type != "Transpose"
+                or model.find_consumers(t1.output[0]) != [t2]
+            ):
+                continue
+            if [_perm(t1)[i] for i in _perm(t2)] != [0, 1, 2, 3]:
+                continue
+            src = t1.input[0]
+            if model.find_producer(src) is None:
+                continue
+            dtype = model.get_tensor_datatype(src)
+            graph.node.remove(t1)
+            graph.node.remove(t2)
+            for vi in [v for v in graph.value_info if v.name in (src, t1.output[0])]:
+                graph.value_info.remove(vi)
+            for node in graph.node:
+                for i, name in enumerate(node.output):
+                    if name == src:
+                        node.output[i] = out.name
+                for i, name in enumerate(node.input):
+                    if name == src:
+                        node.input[i] = out.name
+            model.set_tensor_datatype(out.name, dtype)
+            return model, True
+        return model, False
+
+
 class StripOutputScale(Transformation):
     """Remove a trailing scalar Mul whose input is an integer tensor; record its factor.
 
@@ -166,6 +208,8 @@ class RemoveInputReshape(Transformation):
         dtype = model.get_tensor_datatype(inp.name)
         shape = model.get_tensor_shape(node.output[0])
         new_in = helper.make_tensor_value_info(node.output[0], TensorProto.FLOAT, shape)
+        for vi in [v for v in graph.value_info if v.name == node.output[0]]:
+            graph.value_info.remove(vi)
         graph.input.remove(inp)
         graph.input.insert(0, new_in)
         graph.node.remove(node)
