@@ -9,10 +9,10 @@ import pytest
 
 pytest.importorskip("finn")
 
-from qonnx.core.datatype import DataType  # noqa: E402
+from qonnx.core.datatype import DataType
 
-from hw import decision, decision_op, finn_compat, steps, verify  # noqa: E402
-from quant import policies  # noqa: E402
+from hw import decision, decision_op, finn_compat, steps, verify
+from quant import policies
 
 C = 10
 LOGIT = DataType["INT12"]
