@@ -5,7 +5,7 @@ partitions share one target cycles per frame T. We pick the smallest T (highest 
 which FINN's estimates of the whole baseline stay within the gated design's total (its stages,
 heads, decision units and conditional buffers) on each of LUT, BRAM_18K, URAM and DSP. The
 candidates are a geometric grid of T; estimates grow as T shrinks (more parallelism), so the
-grid is bisected. Same clock, same FINN folding algorithm (SetFolding), same bit-width passes.
+grid is bisected, then the step between the last misfit and the first fit is bisected to 1%. Same clock, same FINN folding algorithm (SetFolding), same bit-width passes.
 """
 
 from __future__ import annotations
@@ -69,7 +69,17 @@ def choose_target(
             right = mid
         else:
             left = mid + 1
-    return grid[right], res(grid[right]), True
+    if right == 0:
+        return grid[0], res(grid[0]), True
+    # refine between the last grid point that did not fit and the first that does
+    lo_t, hi_t = grid[right - 1], grid[right]
+    while hi_t - lo_t > max(1, hi_t // 100):
+        mid = (lo_t + hi_t) // 2
+        if _fits(res(mid), budget):
+            hi_t = mid
+        else:
+            lo_t = mid
+    return hi_t, res(hi_t), True
 
 
 def target_bounds(gated_targets: list[int]) -> tuple[int, int]:

@@ -96,6 +96,7 @@ def run_build(run_dir: Path, hw: HwConfig, tools: dict[str, Path | None]) -> dic
         overrides=hw.folding_overrides,
         tools=tools,
         workers=hw.workers,
+        mvau_style=board.mvau_style if hw.mvau_style.value == "auto" else hw.mvau_style.value,
         start_step=hw.start_step,
         stop_step=hw.stop_step,
     )
@@ -103,6 +104,7 @@ def run_build(run_dir: Path, hw: HwConfig, tools: dict[str, Path | None]) -> dic
     result = flow.run()
     flow_seconds = time.monotonic() - start
     extra: dict = {"design": design.name, "decision_impl": impl, "policy": policy.kind}
+    extra["mvau_style"] = opts.mvau_style
     extra["rate_fractions"] = fractions
     extra["steps_run"] = result.ran
     if result.stopped_for:
@@ -133,6 +135,17 @@ def run_build(run_dir: Path, hw: HwConfig, tools: dict[str, Path | None]) -> dic
     extra["build_seconds"] = round(flow_seconds, 2)
     extra["total_seconds"] = round(time.monotonic() - start, 2)
     report = build_report(desc, result.log, extra, board, clock)
+    over = {
+        k: round(v, 3) for k, v in report.get("gated", {}).get("utilisation", {}).items() if v > 1
+    }
+    if over:
+        report["over_budget"] = over
+        log.warning(
+            "the gated design exceeds %s's budget (utilisation %s): lower hw.target_fps, change "
+            "hw.mvau_style (lut/dsp), or pick a larger board",
+            board.name,
+            over,
+        )
     write_json(paths.build / "build_log.json", result.log)
     write_report(report, paths.build)
     return report

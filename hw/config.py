@@ -15,6 +15,14 @@ class DecisionImpl(StrEnum):
     FINN = "finn"
 
 
+class MvauStyle(StrEnum):
+    """How FINN's matrix-vector units are implemented."""
+
+    AUTO = "auto"  # the board's default (hw.boards)
+    LUT = "lut"  # MVAU_hls with LUT multipliers
+    DSP = "dsp"  # FINN's RTL MVU on DSP slices (MVAU_rtl)
+
+
 class Board(StrEnum):
     """Target boards (part, clock and budget in hw.boards)."""
 
@@ -49,6 +57,7 @@ class HwConfig:
     folding_overrides: dict[str, dict[str, dict[str, int]]] = opt(
         {}, "partition -> layer -> {PE/SIMD: value}, applied after automatic folding"
     )
+    mvau_style: MvauStyle = opt(MvauStyle.AUTO, "matrix-vector units in LUTs or DSPs")
     baseline: bool = opt(True, "also build the single-exit baseline (same resource budget)")
     workers: int = opt(1, "processes for python-mode verification")
 

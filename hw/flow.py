@@ -45,6 +45,7 @@ class FlowOptions:
     overrides: dict[str, dict[str, dict[str, int]]]
     tools: dict[str, Path | None]
     workers: int = 1
+    mvau_style: str = "dsp"
     start_step: str | None = None
     stop_step: str | None = None
 
@@ -91,6 +92,7 @@ def _pcfg(p: PartitionSpec, opts: FlowOptions, target: int | None) -> PartitionC
         fpgapart=opts.fpgapart,
         clk_ns=1000.0 / opts.clock_mhz,
         target_cycles=target,
+        mvau_style=opts.mvau_style,
         overrides=opts.overrides.get(p.name, {}),
         work_dir=opts.build_dir / "partitions" / p.name,
         vitis_hls=opts.tools.get("vitis_hls"),

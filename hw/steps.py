@@ -56,6 +56,7 @@ class PartitionCfg:
     fpgapart: str
     clk_ns: float
     target_cycles: int | None = None  # folding target; None: leave folding as it is
+    mvau_style: str = "dsp"  # "lut": MVAU_hls with LUT multipliers, "dsp": FINN's RTL MVU
     overrides: dict[str, dict[str, int]] = field(default_factory=dict)  # node -> {attr: value}
     work_dir: Path = Path(".")
     vitis_hls: Path | None = None
@@ -236,12 +237,17 @@ def step_create_dataflow_partition(model: ModelWrapper, cfg: PartitionCfg) -> Mo
 
 
 def step_specialize_layers(model: ModelWrapper, cfg: PartitionCfg) -> ModelWrapper:
-    """Choose the HLS or RTL variant of every HW layer for the board's part."""
+    """Choose the HLS or RTL variant of every HW layer for the board's part (MVAUs: hw.mvau_style)."""
     from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
 
     if decision_op.is_custom_decision(model):
         return model
+    style = {"lut": "hls", "dsp": "rtl"}[cfg.mvau_style]
+    for node in model.get_nodes_by_op_type("MVAU"):
+        getCustomOp(node).set_nodeattr("preferred_impl_style", style)
     model = model.transform(SpecializeLayers(cfg.fpgapart))
+    for node in model.get_nodes_by_op_type("MVAU_hls"):
+        getCustomOp(node).set_nodeattr("resType", cfg.mvau_style)
     for trn in (GiveUniqueNodeNames(), InferShapes(), InferDataTypes()):
         model = model.transform(trn)
     return model
