@@ -13,9 +13,17 @@ from pathlib import Path
 
 from hw.design import Design, PartitionSpec
 from hw.estimates import PartitionEstimate, add_res
+from quant import policies
 from quant.files import write_json
 
 SCHEMA = "exitflow.hwdesc/1"
+
+
+def encode_threshold(t: int | None) -> int | str:
+    """Integer T as JSON, quant.policies' encoding: "inf" never fires, "-inf" always fires."""
+    if t is None:
+        return "inf"
+    return "-inf" if t <= policies.INT64_MIN else int(t)
 
 
 def _part(p: PartitionSpec, est: PartitionEstimate, target: int | None) -> dict:
@@ -73,7 +81,7 @@ def build_hwdesc(
         d = _part(p, ests[p.name], targets.get(p.name))
         if p.kind == "decision":
             d["policy"] = design.policy.kind
-            d["threshold"] = p.threshold
+            d["threshold"] = encode_threshold(p.threshold)
         parts.append(d)
     exits = []
     for e, k in enumerate(design.exit_after):
@@ -103,7 +111,7 @@ def build_hwdesc(
         "decision_impl": impl,
         "policy": {
             "kind": design.policy.kind,
-            "thresholds": design.thresholds,
+            "thresholds": [encode_threshold(t) for t in design.thresholds],
             "params": design.policy.params,
         },
         "partitions": parts,

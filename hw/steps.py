@@ -56,11 +56,11 @@ class PartitionCfg:
     fpgapart: str
     clk_ns: float
     target_cycles: int | None = None  # folding target; None: leave folding as it is
-    mvau_style: str = "dsp"  # "lut": MVAU_hls with LUT multipliers, "dsp": FINN's RTL MVU
     overrides: dict[str, dict[str, int]] = field(default_factory=dict)  # node -> {attr: value}
     work_dir: Path = Path(".")
     vitis_hls: Path | None = None
     vivado: Path | None = None
+    mvau_style: str = "dsp"  # "lut": MVAU_hls with LUT multipliers, "dsp": FINN's RTL MVU
 
 
 StepFn = Callable[[ModelWrapper, PartitionCfg], ModelWrapper]

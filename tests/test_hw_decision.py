@@ -87,7 +87,9 @@ def test_own_op_state_chain_equals_apply_policy(kind):
 
 def _finn_built(model, name: str, tmp_path):
     """The FINN-primitive unit through every python-executable build step."""
-    cfg = steps.PartitionCfg(name, "decision", "xc7z020clg400-1", 10.0, 5000, {}, tmp_path)
+    cfg = steps.PartitionCfg(
+        name, "decision", "xc7z020clg400-1", 10.0, target_cycles=5000, work_dir=tmp_path
+    )
     for step in steps.STEPS:
         if step.requires or step.name == "step_hw_codegen":
             continue

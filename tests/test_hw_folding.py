@@ -58,7 +58,9 @@ def _fc_model(mw: int = 12, mh: int = 6) -> ModelWrapper:
 
 
 def _specialised(tmp_path, mvau_style="dsp") -> tuple[ModelWrapper, steps.PartitionCfg]:
-    cfg = steps.PartitionCfg("stage9", "stage", "xc7z020clg400-1", 10.0, 4, {}, tmp_path)
+    cfg = steps.PartitionCfg(
+        "stage9", "stage", "xc7z020clg400-1", 10.0, target_cycles=4, work_dir=tmp_path
+    )
     cfg.mvau_style = mvau_style
     model = _fc_model()
     for name in (
@@ -108,7 +110,7 @@ def test_unsupported_layer_is_named_with_a_fix(tmp_path):
     node = helper.make_node("Sigmoid", ["y"], ["z"], name="Sigmoid_head")
     model.graph.node.append(node)
     model.graph.output[0].name = "z"
-    cfg = steps.PartitionCfg("head3", "head", "xc7z020clg400-1", 10.0, None, {}, tmp_path)
+    cfg = steps.PartitionCfg("head3", "head", "xc7z020clg400-1", 10.0, work_dir=tmp_path)
     with pytest.raises(
         steps.UnsupportedLayerError, match=r"head3: no FINN HW layer for Sigmoid_\d+ \(Sigmoid\)"
     ):
