@@ -24,7 +24,7 @@ def step_build(ctx: RunContext) -> Path:
     from hw.build import run_build  # imports FINN: only when the step runs
 
     tools = {"vivado": ctx.tools.vivado, "vitis_hls": ctx.tools.vitis_hls}
-    report = run_build(ctx.run_dir, hw, tools)
+    report = run_build(ctx.run_dir, hw, tools, ctx.progress)
     if report.get("stopped"):
         log.warning("build: %s", report["stopped"])
     log.info("wrote %s and %s", out, ctx.run_dir / "build" / "report.md")

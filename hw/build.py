@@ -8,6 +8,7 @@ description and the reports.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from hw.report import build_report, write_report
 from quant.files import write_json
 from quant.outputs import load_outputs
 from quant.policies import apply_policy, load_policy
+from quant.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +67,9 @@ def _estimable(model) -> bool:
     return decision_op.is_custom_decision(model) or finn_compat.is_specialised(model)
 
 
-def run_build(run_dir: Path, hw: HwConfig, tools: dict[str, Path | None]) -> dict:
+def run_build(
+    run_dir: Path, hw: HwConfig, tools: dict[str, Path | None], progress: Progress | None = None
+) -> dict:
     """Run the whole build; returns the report dict."""
     start = time.monotonic()
     paths = BuildPaths(Path(run_dir))
@@ -74,8 +78,6 @@ def run_build(run_dir: Path, hw: HwConfig, tools: dict[str, Path | None]) -> dic
     if not paths.policy.is_file():
         raise FileNotFoundError(f"{paths.policy} does not exist: run `exitflow calibrate` first")
     policy = load_policy(paths.policy)
-    import json
-
     manifest = json.loads((paths.export / "manifest.json").read_text())
     exit_after = [int(x["after_stage"]) for x in manifest["exits"]]
     n_stages = sum(1 for p in manifest["partitions"] if p["kind"] == "stage")
@@ -100,7 +102,7 @@ def run_build(run_dir: Path, hw: HwConfig, tools: dict[str, Path | None]) -> dic
         start_step=hw.start_step,
         stop_step=hw.stop_step,
     )
-    flow = Flow(design, opts)
+    flow = Flow(design, opts, progress)
     result = flow.run()
     flow_seconds = time.monotonic() - start
     extra: dict = {"design": design.name, "decision_impl": impl, "policy": policy.kind}

@@ -145,6 +145,11 @@ def make_model(
         raise ValueError(
             f"policy {kind!r} has no exit-decision unit in hardware; use one of {list(KINDS)}"
         )
+    if logit_bits > 30:
+        raise ValueError(
+            f"logits of {logit_bits} bits exceed exit_decision.v's 32-bit threshold arithmetic; "
+            "use fewer weight bits or features in the exit head"
+        )
     c, s = num_classes, state_width(kind, num_classes, num_exits)
     inputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, c])]
     outputs = [

@@ -23,6 +23,7 @@ from hw import baseline, decision, folding, steps, verify
 from hw.design import Design, PartitionSpec
 from hw.steps import STEP_NAMES, STEPS, PartitionCfg, Step
 from quant.files import atomic_path
+from quant.progress import NullProgress, Progress
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +104,9 @@ def _pcfg(p: PartitionSpec, opts: FlowOptions, target: int | None) -> PartitionC
 class Flow:
     """Runs the selected steps over a design's partitions."""
 
-    def __init__(self, design: Design, opts: FlowOptions, progress=None) -> None:
-        self.design, self.opts, self.progress = design, opts, progress
+    def __init__(self, design: Design, opts: FlowOptions, progress: Progress | None = None) -> None:
+        self.design, self.opts = design, opts
+        self.progress = progress or NullProgress()
         self.steps, self.stopped_for = select_steps(opts)
         self.models: dict[str, ModelWrapper] = {}
         self.log: dict = {"steps": {s.name: {"seconds": 0.0, "partitions": {}} for s in self.steps}}
@@ -184,14 +186,16 @@ class Flow:
     def run(self) -> FlowResult:
         if not self.steps:
             return FlowResult(self.models, self.log, [], self.stopped_for)
-        for p in self.design.gated():
-            self.run_partition(p, self.steps)
-        self.run_baseline()
+        with self.progress.task("build partitions", total=len(self.design.partitions)) as task:
+            for p in self.design.gated():
+                self.run_partition(p, self.steps)
+                task.advance()
+            self.run_baseline(task)
         for entry in self.log["steps"].values():
             entry["seconds"] = round(entry["seconds"], 3)
         return FlowResult(self.models, self.log, [s.name for s in self.steps], self.stopped_for)
 
-    def run_baseline(self) -> None:
+    def run_baseline(self, task) -> None:
         base = self.design.baseline()
         if not base:
             return
@@ -211,6 +215,7 @@ class Flow:
             self.choose_baseline_target(base)
         for p in base:
             self.run_partition(p, self.steps[fold_at:])
+            task.advance()
 
     def choose_baseline_target(self, base: list[PartitionSpec]) -> None:
         from hw.estimates import add_res, cond_buffer_specs, partition_estimate
