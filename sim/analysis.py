@@ -81,7 +81,7 @@ def compute_shares(desc: HwDesc, exit_macs: np.ndarray | None) -> tuple[list[flo
         source = "macs of each segment's stages and head (hwdesc)"
     elif exit_macs is not None and len(exit_macs) == len(desc.exits):
         cum = np.asarray(exit_macs, np.float64)
-        total = list(np.diff(np.concatenate([[0.0], cum])))
+        total = [float(v) for v in np.diff(np.concatenate([[0.0], cum]))]
         source = "marginal exit_macs of reference.npz (heads of passed exits not counted)"
     else:
         return None, "unknown (no MACs in hwdesc or reference.npz)"

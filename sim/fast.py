@@ -17,6 +17,9 @@ from sim.errors import DeadlockError
 from sim.model import Model, NodeTiming, Segment
 
 NEG = -(1 << 60)  # "no constraint": far below any cycle, safe to add small constants to
+# Rounds of the same-frame fix-point before the exact sequential solve takes over. Two suffice
+# unless a FIFO is 1 deep (the fix-point then advances one beat per round).
+MAX_ROUNDS = 4
 
 
 def _cumsolve(c: np.ndarray, off: np.ndarray) -> np.ndarray:
@@ -40,14 +43,20 @@ class NodeState:
         self.Rf = self.R.reshape(-1)
         self.Wf = self.W.reshape(-1)
 
+    def first_bound(self, phi: int) -> int:
+        """Earliest read of frame phi's first beat: pacing after the last frame, frames in flight."""
+        t = self.t
+        if not phi:
+            return NEG
+        x0 = int(self.R[phi - 1, -1]) + t.rgap0
+        if phi >= t.inflight:
+            x0 = max(x0, int(self.W[phi - t.inflight, -1]) + 1)
+        return x0
+
     def read(self, phi: int, avail: np.ndarray | int) -> np.ndarray:
         """Row phi of R given the input beats' ready cycles (an int: only beat 0, DMA input)."""
         t = self.t
-        x0 = NEG
-        if phi:
-            x0 = int(self.R[phi - 1, -1]) + t.rgap0
-            if phi >= t.inflight:
-                x0 = max(x0, int(self.W[phi - t.inflight, -1]) + 1)
+        x0 = self.first_bound(phi)
         if isinstance(avail, int):
             row = t.in_off + max(x0, avail)
         else:
@@ -88,7 +97,7 @@ def _write(c: np.ndarray, off: np.ndarray, cons: list[_Consumer], idx: int) -> n
         k.prev(idx, c)
     x = _cumsolve(c, off)
     o = len(c)
-    while True:
+    for _ in range(MAX_ROUNDS):
         moved = False
         for k in cons:
             if k.node is None:
@@ -98,11 +107,32 @@ def _write(c: np.ndarray, off: np.ndarray, cons: list[_Consumer], idx: int) -> n
             if d < o:
                 need = row[: o - d] + 1
                 if (need > x[d:]).any():
+                    # a valid lower bound (from a lower bound of the reads): keeps the solution
                     np.maximum(c[d:], need, out=c[d:])
                     moved = True
         if not moved:
             return x
         x = _cumsolve(c, off)
+    return _sequential(c, off, [k for k in cons if k.node is not None], idx)
+
+
+def _sequential(c: np.ndarray, off: np.ndarray, cons: list[_Consumer], idx: int) -> np.ndarray:
+    """The same least solution, beat by beat: writer beat k, then every reader's beat k."""
+    cl, gaps = c.tolist(), np.diff(off).tolist()
+    readers = [(k.depth, k.node.first_bound(idx), np.diff(k.node.t.in_off).tolist()) for k in cons]
+    ys: list[list[int]] = [[] for _ in cons]
+    x: list[int] = []
+    for j, cj in enumerate(cl):
+        v = cj if j == 0 else max(x[j - 1] + gaps[j - 1], cj)
+        for (d, _, _), y in zip(readers, ys):
+            if j >= d and y[j - d] + 1 > v:
+                v = y[j - d] + 1
+        x.append(v)
+        for (_, first, g), y in zip(readers, ys):
+            y.append(max(first, v + 1) if j == 0 else max(y[j - 1] + g[j - 1], v + 1))
+    for k, y in zip(cons, ys):
+        k.node.R[idx] = y
+    return np.asarray(x, np.int64)
 
 
 class SegState:

@@ -192,7 +192,8 @@ def _node(d: Any, where: str) -> NodeDesc:
     return NodeDesc(
         name=_get(d, "name", str, where),
         op=_get(d, "op", str, where, ""),
-        cycles_per_frame=_count(d, "cycles_per_frame", where),
+        # 0: FINN gives no estimate (e.g. a width converter); raised to its beats when modelled
+        cycles_per_frame=_count(d, "cycles_per_frame", where, minimum=0),
         latency_cycles=_count(d, "latency_cycles", where, minimum=0),
         in_beats=_count(d, "in_beats", where),
         out_beats=_count(d, "out_beats", where),

@@ -25,6 +25,7 @@ from sim.run import simulate
 log = logging.getLogger(__name__)
 
 UNBOUNDED = 1 << 40  # a depth no run can fill
+MIN_FIFO_DEPTH = 2  # FINN's smallest stream FIFO (a 1-deep one halves a full-rate stream)
 
 
 @dataclass
@@ -72,12 +73,11 @@ def size_buffers(
 
     target, occ = run(fifo, frames)
 
-    def smallest(start: int, ok: Callable[[int], bool]) -> int:
-        """Smallest d >= 1 with ok(d): grow the upper end from `start`, then bisect."""
-        hi = max(1, start)
+    def smallest(start: int, ok: Callable[[int], bool], lo: int = 1) -> int:
+        """Smallest d >= lo with ok(d): grow the upper end from `start`, then bisect."""
+        hi = max(lo, start)
         while not ok(hi):
             hi *= 2
-        lo = 1
         while lo < hi:
             mid = (lo + hi) // 2
             if ok(mid):
@@ -89,7 +89,9 @@ def size_buffers(
     verdicts = {s.verdict.name for s in model.segments if s.verdict is not None}
     order = [n for n in fifos if n not in verdicts] + [n for n in fifos if n in verdicts]
     for name in order:
-        fifo[name] = smallest(occ[name], lambda d, n=name: run({**fifo, n: d}, frames)[0] == target)
+        fifo[name] = smallest(
+            occ[name], lambda d, n=name: run({**fifo, n: d}, frames)[0] == target, MIN_FIFO_DEPTH
+        )
         if tick:
             tick()
     for c in cbufs:

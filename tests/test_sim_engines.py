@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, target
 from hypothesis import strategies as st
 
+import sim.fast as fast_mod
 from sim.errors import DeadlockError
 from sim.model import CondBuffer, Link, Model, NodeTiming, Segment, check_model
 from sim.run import simulate
@@ -100,6 +101,20 @@ def test_fast_engine_equals_stepper(data):
     # steer the search towards congested designs, where back-pressure rules matter
     target(float(sum(s["blocked"] + s["full"] for s in ref.stalls.values())))
     assert (ref.finish > ref.start).all() and (ref.start > ref.arrival).all()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_sequential_fallback_equals_stepper(data):
+    """The exact beat-by-beat solve the fast engine falls back to (1-deep FIFOs) is exact too."""
+    m = data.draw(model())
+    ex, arrival = data.draw(workload(m))
+    saved, fast_mod.MAX_ROUNDS = fast_mod.MAX_ROUNDS, 0
+    try:
+        fast = simulate(m, ex, arrival, engine="fast")
+    finally:
+        fast_mod.MAX_ROUNDS = saved
+    assert fast.timing_equal(simulate(m, ex, arrival, engine="stepper")) == []
 
 
 @SETTINGS
