@@ -15,7 +15,7 @@ import numpy as np
 
 from quant.files import write_json
 from quant.outputs import Outputs
-from quant.policies import PolicySpec
+from quant.policies import PolicySpec, policy_dict
 from quant.progress import NullProgress, Progress
 from sim.analysis import headline, noexit_check
 from sim.arrival import arrival_cycles
@@ -24,6 +24,7 @@ from sim.decisions import compare_exits, decide_frames, never_exit
 from sim.design import model_from_hwdesc
 from sim.errors import ExitMismatchError
 from sim.hwdesc import HwDesc
+from sim.model import Model
 from sim.plots import plot_occupancy
 from sim.report import build_report, save_frames, write_report
 from sim.result import RunResult
@@ -110,13 +111,15 @@ def run_simulation(
             seq = size_buffers(model, exit_index[:m], arrival[:m], task.advance)
             worst = size_buffers(model, never_exit(m, model.num_exits), None, task.advance)
         sized = {"exit_sequence": seq.as_dict(), "worst_case": worst.as_dict(), "frames": m}
+    undersized = find_undersized(model, result, sized)
     head = headline(result, desc, outputs.exit_macs)
     info = {
         "design": desc.design,
         "engine": "fast",
         "arrival": cfg.arrival.value,
         "simulate_seconds": seconds,
-        "policy": {"kind": spec.kind, "thresholds": [str(t) for t in spec.thresholds]},
+        "policy": policy_dict(spec),
+        "undersized": undersized,
         **(meta or {}),
     }
     rep = build_report(
@@ -129,6 +132,35 @@ def run_simulation(
         first, last = cfg.trace_window
         files.append(write_trace(result, out_dir / "trace.tsv", first, last))
     return Outcome(rep, result, pred, files)
+
+
+def find_undersized(model: Model, r: RunResult, sized: dict | None) -> list[dict[str, Any]]:
+    """Buffers shallower than the sizing found necessary, with the nodes they blocked (logged)."""
+    if not sized:
+        return []
+    need = sized["exit_sequence"]
+    have = {s.cbuf.name: (s.cbuf.depth_frames, "frames") for s in model.segments if s.cbuf}
+    have.update({ln.name: (ln.depth, "beats") for ln in model.links()})
+    out = []
+    for name, (depth, unit) in have.items():
+        needed = need["cond_buffer_frames" if unit == "frames" else "fifo_beats"][name]
+        if depth >= needed:
+            continue
+        blocked = {node: by[name] for node, by in r.blocked_by.items() if name in by}
+        out.append(
+            {"buffer": name, "depth": depth, "needed": needed, "unit": unit, "blocked": blocked}
+        )
+        log.warning(
+            "%s: %d %s deep, but %d are needed to lose no throughput on the first %d frames; "
+            "it blocked %s",
+            name,
+            depth,
+            unit,
+            needed,
+            sized["frames"],
+            ", ".join(f"{n} for {c} cycles" for n, c in blocked.items()) or "no node (yet)",
+        )
+    return out
 
 
 def log_headline(rep: dict[str, Any]) -> None:

@@ -176,15 +176,21 @@ def report_markdown(rep: dict[str, Any]) -> str:
             *(b.get(k) for k in sized_keys),
         ]
         lines.append("| " + " | ".join(_fmt(c) for c in cells) + " |")
+    for u in rep.get("undersized") or []:
+        lines.append(
+            f"\n**{u['buffer']} is too small**: {u['depth']} {u['unit']}, {u['needed']} needed to "
+            f"lose no throughput; it blocked {', '.join(u['blocked']) or 'no node'}."
+        )
     lines += [
         "",
         "## Stalls (cycles)",
         "",
-        "| node | blocked (output full) | full (frames in flight) | starved (input empty) |",
-        "|---|---|---|---|",
+        "| node | blocked (output full) | by | full (frames in flight) | starved (input empty) |",
+        "|---|---|---|---|---|",
     ]
     for name, s in rep["stalls"].items():
-        lines.append(f"| {name} | {s['blocked']} | {s['full']} | {s['starved']} |")
+        by = ", ".join(f"{b}: {c}" for b, c in rep["blocked_by"].get(name, {}).items())
+        lines.append(f"| {name} | {s['blocked']} | {by} | {s['full']} | {s['starved']} |")
     return "\n".join(lines) + "\n"
 
 

@@ -92,3 +92,13 @@ def test_step_names_missing_inputs(run):
     (run.run_dir / "build" / "hwdesc.json").unlink()
     with pytest.raises(FileNotFoundError, match="exitflow build"):
         step_simulate(run)
+
+
+def test_step_names_a_too_small_buffer_and_the_node_it_blocks(run, caplog):
+    run.cfg.sim.cond_buffer_frames = 1
+    rep = json.loads(step_simulate(run).read_text())
+    small = {u["buffer"]: u for u in rep["undersized"]}
+    assert small["cbuf0"]["depth"] == 1 and small["cbuf0"]["needed"] > 1
+    assert small["cbuf0"]["blocked"]["stage0"] > 0
+    assert "cbuf0: 1 frames deep" in caplog.text and "stage0 for" in caplog.text
+    assert "**cbuf0 is too small**" in (run.run_dir / "sim" / "report.md").read_text()
