@@ -53,6 +53,13 @@ def check_override(model: ModelWrapper, partition: str, node_name: str, attr: st
         raise FoldingError(f"{partition}/{node_name} ({node.op_type}) has no attribute {attr!r}")
     if value < 1:
         raise FoldingError(f"{partition}/{node_name}: {attr}={value} must be >= 1")
+    least = _min_simd(node, inst) if attr == "SIMD" else 1
+    if value < least:
+        raise FoldingError(
+            f"{partition}/{node_name} ({node.op_type}): SIMD={value} is below {least}, the "
+            f"least FINN's HLS MVAU can generate for MW={inst.get_nodeattr('MW')} "
+            "(SIMD >= MW/1024); use a larger SIMD that divides MW"
+        )
     if attr in limits:
         dim_attr, what = limits[attr]
         dim = int(inst.get_nodeattr(dim_attr))
@@ -62,6 +69,26 @@ def check_override(model: ModelWrapper, partition: str, node_name: str, attr: st
                 f"{partition}/{node_name} ({node.op_type}): {attr}={value} does not divide its "
                 f"{dim} {what}; use one of {ok}"
             )
+
+
+def _min_simd(node, inst) -> int:
+    """Smallest SIMD FINN can generate: MVAU_hls needs SIMD >= MW / 1024 (its HLS input
+    buffer depth; finn-plus 1.6.1 asserts this only at code generation)."""
+    if node.op_type != "MVAU_hls":
+        return 1
+    mw = int(inst.get_nodeattr("MW"))
+    return next(d for d in range(1, mw + 1) if mw % d == 0 and d * 1024 >= mw)
+
+
+def raise_min_simd(model: ModelWrapper) -> ModelWrapper:
+    """Lift SetFolding's SIMD where it is below the minimum FINN can generate."""
+    for node in model.graph.node:
+        inst = getCustomOp(node)
+        least = _min_simd(node, inst)
+        if least > 1 and int(inst.get_nodeattr("SIMD")) < least:
+            log.info("%s: SIMD raised to %d (MVAU_hls needs SIMD >= MW/1024)", node.name, least)
+            inst.set_nodeattr("SIMD", least)
+    return model
 
 
 def check_folding(model: ModelWrapper, partition: str) -> None:
@@ -84,6 +111,7 @@ def fold(
 
     if target_cycles is not None:
         model = model.transform(SetFolding(int(target_cycles), two_pass_relaxation=True))
+        model = raise_min_simd(model)
     for node_name, attrs in overrides.items():
         for attr, value in attrs.items():
             check_override(model, partition, node_name, attr, int(value))

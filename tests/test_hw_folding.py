@@ -105,6 +105,25 @@ def test_valid_override_applies_and_stays_exact(tmp_path):
     assert np.array_equal(verify.run(folded, [x])[0], ref)
 
 
+def test_hls_mvau_minimum_simd_enforced_and_checked(tmp_path):
+    """MW=2048 at one MAC per cycle: FINN's HLS MVAU needs SIMD >= 2 (asserts at codegen)."""
+    cfg = steps.PartitionCfg(
+        "head5", "head", "xc7z020clg400-1", 10.0, target_cycles=10**9, work_dir=tmp_path
+    )
+    cfg.mvau_style = "lut"
+    model = _fc_model(mw=2048, mh=2)
+    for name in ("step_convert_to_hw", "step_create_dataflow_partition", "step_specialize_layers"):
+        model = next(s for s in steps.STEPS if s.name == name).fn(model, cfg)
+    folded = steps.step_set_folding(model, cfg)
+    from qonnx.custom_op.registry import getCustomOp
+
+    mvau = next(n for n in folded.graph.node if n.op_type == "MVAU_hls")
+    assert getCustomOp(mvau).get_nodeattr("SIMD") == 2
+    cfg.overrides = {mvau.name: {"SIMD": 1}}
+    with pytest.raises(folding.FoldingError, match="MW/1024"):
+        steps.step_set_folding(model, cfg)
+
+
 def test_unsupported_layer_is_named_with_a_fix(tmp_path):
     model = _fc_model()
     node = helper.make_node("Sigmoid", ["y"], ["z"], name="Sigmoid_head")
