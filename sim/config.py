@@ -28,7 +28,9 @@ class SimConfig:
         None, "conditional-buffer depth in frames for every buffer; None: as built (hwdesc)"
     )
     fifo_depths: dict[str, int] = opt({}, "per-stream FIFO depth overrides, by stream name")
-    trace_window: list[int] | None = opt(None, "[first, last] cycle to dump as a trace")
+    trace_window: list[int] | None = opt(
+        None, "[first, last] cycle to dump as a trace (either order)"
+    )
     inner_nodes: bool = opt(False, "model each partition as the chain of its FINN nodes")
     size_buffers: bool = opt(True, "search the smallest buffer depths that lose no throughput")
     size_frames: int = opt(1000, "frames each buffer-size probe simulates (a full fast run each)")
@@ -46,8 +48,8 @@ class SimConfig:
         check(all(d >= 1 for d in self.fifo_depths.values()), "fifo_depths must be >= 1")
         check(
             self.trace_window is None
-            or (len(self.trace_window) == 2 and 0 <= self.trace_window[0] <= self.trace_window[1]),
-            "trace_window is [first_cycle, last_cycle] with 0 <= first <= last",
+            or (len(self.trace_window) == 2 and min(self.trace_window) >= 0),
+            "trace_window is [first_cycle, last_cycle], cycles >= 0",
         )
         check(self.frames is None or self.frames >= 1, "frames must be >= 1")
         check(self.size_frames >= 1, "size_frames must be >= 1")

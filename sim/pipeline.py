@@ -129,7 +129,7 @@ def run_simulation(
     png = plot_occupancy(result, out_dir / "occupancy.png", model.clock_mhz)
     files += [png] if png else []
     if cfg.trace_window is not None:
-        first, last = cfg.trace_window
+        first, last = sorted(cfg.trace_window)
         files.append(write_trace(result, out_dir / "trace.tsv", first, last))
     return Outcome(rep, result, pred, files)
 
