@@ -230,18 +230,6 @@ def _check_rate(writer: NodeTiming, reader: NodeTiming) -> None:
         )
 
 
-def node_rate_ii(model: Model) -> int:
-    """The largest initiation interval of any node: the no-exit throughput is clock / this."""
-    return max(n.ii for n in model.nodes())
-
-
-def total_cycles_bound(model: Model, n_frames: int, last_arrival: int) -> int:
-    """A generous upper bound on the cycles any run can take (for the stepper's budget)."""
-    per_frame = sum(n.ii + n.latency for n in model.nodes())
-    beats = sum(s.stage[-1].out_beats for s in model.segments)
-    return int(last_arrival + (n_frames + 2) * (per_frame + 4 * beats + 16))
-
-
 def as_int_array(values: np.ndarray | list[int], n: int, what: str) -> np.ndarray:
     """int64 [n] copy of `values`, or ModelError naming `what`."""
     arr = np.asarray(values, dtype=np.int64)
