@@ -5,7 +5,8 @@ partitions share one target cycles per frame T. We pick the smallest T (highest 
 which FINN's estimates of the whole baseline stay within the gated design's total (its stages,
 heads, decision units and conditional buffers) on each of LUT, BRAM_18K, URAM and DSP. The
 candidates are a geometric grid of T; estimates grow as T shrinks (more parallelism), so the
-grid is bisected, then the step between the last misfit and the first fit is bisected to 1%. Same clock, same FINN folding algorithm (SetFolding), same bit-width passes.
+grid is bisected, then the step between the last misfit and the first fit is bisected to 1%. Same clock, same FINN folding algorithm (SetFolding), same bit-width passes and width
+converters as the built baseline (the flow passes its own steps as `fold_and_minimize`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 
 from qonnx.core.modelwrapper import ModelWrapper
 
-from hw import estimates, folding
+from hw import estimates
 from hw.estimates import RES_KEYS
 
 log = logging.getLogger(__name__)
@@ -85,13 +86,3 @@ def choose_target(
 def target_bounds(gated_targets: list[int]) -> tuple[int, int]:
     """Search range for T: from 1/8 of the fastest gated target to 8x its slowest."""
     return max(1, min(gated_targets) // 8), max(gated_targets) * 8
-
-
-def fold_factory(fpgapart: str, minimize):
-    """fold_and_minimize(model, name, target) for choose_target (SetFolding + bit widths)."""
-
-    def fold_and_minimize(model: ModelWrapper, name: str, target: int) -> ModelWrapper:
-        model = folding.fold(model, name, target, {})
-        return minimize(model)
-
-    return fold_and_minimize

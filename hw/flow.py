@@ -228,10 +228,21 @@ class Flow:
         cbufs = cond_buffer_specs(self.design.exit_after, ests)
         budget = add_res(*(e.resources for e in ests.values()), *(c["resources"] for c in cbufs))
         lo, hi = baseline.target_bounds([self.target_for(p) for p in self.design.gated()])
-        minimize = steps._minimize  # same bit-width passes as step_minimize_bit_width
-        fam = baseline.fold_factory(fpgapart, minimize)
+
+        def fold(model: ModelWrapper, name: str, target: int) -> ModelWrapper:
+            # the same steps the baseline partitions then run: folding, widths, converters
+            cfg = _pcfg(self.design.by_name(name), self.opts, target)
+            chain = (
+                steps.step_set_folding,
+                steps.step_minimize_bit_width,
+                steps.step_insert_dwc_fifo,
+            )
+            for fn in chain:
+                model = fn(model, cfg)
+            return model
+
         models = {p.name: self.models[p.name] for p in base}
-        target, used, fits = baseline.choose_target(models, budget, fpgapart, fam, lo, hi)
+        target, used, fits = baseline.choose_target(models, budget, fpgapart, fold, lo, hi)
         for p in base:
             self.targets[p.name] = target
         self.log["baseline_folding"] = {
