@@ -107,6 +107,10 @@ def test_hwdesc_contract(run):
     assert d["policy"]["kind"] == "margin" and len(d["policy"]["thresholds"]) == 1
     base = d["baseline"]
     assert [p["name"] for p in base["partitions"]] == ["stage0", "stage1", "head1"]
+    from sim.hwdesc import load_hwdesc  # the reader this file is written for
+
+    sim_view = load_hwdesc(run_dir / "build" / "hwdesc.json")
+    assert [p.name for p in sim_view.stage_order()] == ["stage0", "stage1"]
     assert report["baseline_folding"]["fits_budget"]
     for key in ("LUT", "DSP", "BRAM_18K"):
         assert base["resources"][key] <= report["gated"]["total"][key] + 1e-9
