@@ -168,7 +168,9 @@ def restore_stats_collection(model: MultiExitNet, state: dict[str, dict[str, Any
 
 def run_digest(model: MultiExitNet, cfg: TrainConfig, data_key: Any) -> str:
     """Identifies what a checkpoint was trained for: model, training config, data."""
-    text = json.dumps([model.describe(), to_dict(cfg), data_key], sort_keys=True, default=str)
+    # Where training runs (threads, device) is not what it trains: a run may move between them.
+    train = {k: v for k, v in to_dict(cfg).items() if k not in ("threads", "device")}
+    text = json.dumps([model.describe(), train, data_key], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
