@@ -35,16 +35,18 @@ STEPPER_FRAMES = 40
 MACS = (226112, 3839104, 5645440)  # cumulative per exit, matching the hand-written partitions
 
 
-def _inputs():
+def _inputs(run: Path = RUN):
     """(desc, reference outputs, policy, description of the input)."""
-    if (RUN / "build" / "hwdesc.json").is_file() and (RUN / "export" / "reference.npz").is_file():
-        desc = load_hwdesc(RUN / "build" / "hwdesc.json")
-        ref = load_outputs(RUN / "export" / "reference.npz")
-        pol = RUN / "calibrate" / "policy.json"
+    if (run / "build" / "hwdesc.json").is_file() and (run / "export" / "reference.npz").is_file():
+        RUN_ = run
+        desc = load_hwdesc(RUN_ / "build" / "hwdesc.json")
+        ref = load_outputs(RUN_ / "export" / "reference.npz")
+        pol = RUN_ / "calibrate" / "policy.json"
         spec = reconcile(
             spec_from_hwdesc(desc), load_policy(pol) if pol.is_file() else None, desc.source
         )
-        return desc, ref, spec, f"real run {RUN.relative_to(REPO)}"
+        where = RUN_.relative_to(REPO) if RUN_.is_relative_to(REPO) else RUN_
+        return desc, ref, spec, f"real run {where}"
     desc = load_hwdesc(HANDWRITTEN)
     ref, spec = synthetic_reference(
         10_000, (12, 9), (0.6, 0.15, 0.25), exit_macs=MACS, burst=0.3, seed=1
@@ -58,7 +60,9 @@ def _inputs():
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    desc, ref, spec, what = _inputs()
+    # `--run DIR`: simulate another real run (e.g. runs/fmnist_demo after `make demo`)
+    run = Path(sys.argv[sys.argv.index("--run") + 1]).resolve() if "--run" in sys.argv else RUN
+    desc, ref, spec, what = _inputs(run)
     log.info("input: %s", what)
     model = model_from_hwdesc(desc)
     n = ref.num_samples
