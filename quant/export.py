@@ -11,7 +11,6 @@ instead of leaving a float multiply in hardware (shared/TOOLCHAIN.md). Format: d
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import math
@@ -26,11 +25,11 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.util.cleanup import cleanup_model
 from torch import nn
 
-from quant.files import atomic_path, write_bytes, write_json
+from quant.files import atomic_path, write_json
 from quant.infer import integer_stage_outputs
 from quant.layers import INPUT_SCALE, weight_scale
 from quant.model import MultiExitNet
-from quant.outputs import Outputs
+from quant.outputs import Outputs, save_outputs
 
 log = logging.getLogger(__name__)
 
@@ -228,19 +227,8 @@ def save_reference(
     if outputs.exit_index is None or outputs.pred is None:
         raise ValueError("reference outputs need exit_index and pred from the calibrated policy")
     n = min(n_boundary, len(images))
-    arrays = {
-        "logits": outputs.logits,
-        "labels": outputs.labels,
-        "logit_scale": outputs.logit_scale,
-        "exit_macs": outputs.exit_macs,
-        "full_macs": np.int64(outputs.full_macs),
-        "exit_index": outputs.exit_index,
-        "pred": outputs.pred,
-        "input": images[:n],
-    }
+    arrays = {"input": images[:n]}
     for k, ints in enumerate(integer_stage_outputs(model, images[:n])):
         # act_bits <= 8, so every stage output fits uint8.
         arrays[f"stage{k}_out"] = ints.astype(np.uint8)
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    return write_bytes(path, buf.getvalue())
+    return save_outputs(outputs, path, extra=arrays)

@@ -69,8 +69,10 @@ class Outputs:
         )
 
 
-def save_outputs(outputs: Outputs, path: str | Path) -> Path:
-    """Write outputs as npz, atomically."""
+def save_outputs(
+    outputs: Outputs, path: str | Path, extra: dict[str, np.ndarray] | None = None
+) -> Path:
+    """Write outputs as npz, atomically; `extra` arrays (e.g. boundary tensors) go beside them."""
     arrays = {
         "logits": outputs.logits,
         "labels": outputs.labels,
@@ -82,6 +84,10 @@ def save_outputs(outputs: Outputs, path: str | Path) -> Path:
         arrays["exit_index"] = outputs.exit_index
     if outputs.pred is not None:
         arrays["pred"] = outputs.pred
+    clash = set(arrays) & set(extra or {})
+    if clash:
+        raise ValueError(f"extra arrays would overwrite outputs fields: {sorted(clash)}")
+    arrays.update(extra or {})
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     return write_bytes(path, buf.getvalue())
