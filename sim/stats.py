@@ -24,13 +24,43 @@ def merge_finish(arrival: np.ndarray, exit_index: np.ndarray) -> np.ndarray:
     return finish
 
 
-def max_occupancy(writes: np.ndarray, reads: np.ndarray) -> tuple[int, int]:
+# FIFOs up to this depth count occupancy in a window of `depth` reads (see max_occupancy).
+WINDOW_DEPTH = 64
+
+
+def _windowed_held(writes: np.ndarray, reads: np.ndarray, depth: int) -> np.ndarray | None:
+    """Beats held after each write, looking only at the `depth` reads before it.
+
+    Exact when beat g is read after it is written (r[g] > w[g]), writes are strictly increasing
+    and the FIFO never held more than `depth` (read g - depth done by write g); returns None
+    when any of that fails, and the caller counts exactly. O(n * depth) compares instead of
+    two binary searches per beat: the large input FIFOs dominated a 10k-frame run.
+    """
+    n = len(writes)
+    if len(reads) != n or np.any(writes[1:] <= writes[:-1]) or np.any(reads <= writes):
+        return None
+    if n > depth and np.any(reads[: n - depth] > writes[depth:]):
+        return None  # overflow: the exact count reports by how much
+    padded = np.concatenate([np.full(depth - 1, NEG, np.int64), reads])
+    done = np.zeros(n, np.int64)
+    for i in range(depth):
+        done += padded[i : i + n] <= writes
+    return depth - done
+
+
+def max_occupancy(
+    writes: np.ndarray, reads: np.ndarray, depth: int | None = None
+) -> tuple[int, int]:
     """(max beats held, index of the write that reached it); writes sorted, reads sorted."""
     if len(writes) == 0:
         return 0, -1
-    held = np.searchsorted(writes, writes, side="right") - np.searchsorted(
-        reads, writes, side="right"
-    )
+    held = None
+    if depth is not None and depth <= WINDOW_DEPTH:
+        held = _windowed_held(writes, reads, depth)
+    if held is None:
+        held = np.searchsorted(writes, writes, side="right") - np.searchsorted(
+            reads, writes, side="right"
+        )
     g = int(np.argmax(held))
     return int(held[g]), g
 
@@ -71,7 +101,7 @@ class _Collector:
         frames: np.ndarray,
         beats: int,
     ) -> None:
-        held, g = max_occupancy(writes, reads)
+        held, g = max_occupancy(writes, reads, depth)
         self.occ[name] = held
         if held > depth:
             raise BufferOverflowError(name, int(frames[g // beats]), int(writes[g]), held, depth)
