@@ -46,6 +46,12 @@ def run_design(prefix: str, config: str, force: bool) -> dict[str, float]:
         # Feasible first, then fewest validation MACs: chosen on validation, never on test.
         candidates.append((not info["feasible"], info["mac_fraction"], kind, spec, info))
     _, _, kind, spec, info = min(candidates, key=lambda c: c[:3])
+    # Test figures of both kinds, for the record only (the choice above saw validation alone).
+    per_kind = {}
+    for _, _, other, other_spec, _ in candidates:
+        other_fig = summarise(*apply_policy(test.logits, other_spec), test)
+        per_kind[f"{other}_ee_acc"] = other_fig["accuracy"]
+        per_kind[f"{other}_mean_mac_fraction"] = other_fig["mac_fraction"]
     save_policy(spec, run_dir / "calibrate" / "policy.json", {"val": info["val"]})
     exit_index, pred = apply_policy(test.logits, spec)
     figures = summarise(exit_index, pred, test)
@@ -73,6 +79,7 @@ def run_design(prefix: str, config: str, force: bool) -> dict[str, float]:
         "train_minutes": history["train_seconds"] / 60,
         "parity_samples": float(parity["samples"]),
         "parity_mismatches": float(sum(parity["mismatches"].values())),
+        **per_kind,
     }
     for e, acc in enumerate((test.logits.argmax(2) == test.labels[:, None]).mean(0)):
         out[f"exit{e}_acc"] = float(acc)
