@@ -98,7 +98,10 @@ class ExitConfig:
 class ModelConfig:
     """The multi-exit network: a named preset, or explicit stages and exits."""
 
-    preset: str | None = opt("fmnist3", "named preset (see `exitflow presets`); None: explicit")
+    preset: str | None = opt(
+        "fmnist3",
+        "named preset: fmnist3, mnist3, cnv_exits, tiny (quant/presets.py); None: explicit",
+    )
     stages: list[StageConfig] = opt([], "backbone stages; empty: the preset's")
     exits: list[ExitConfig] = opt([], "exit heads in depth order, the last after the last stage")
     input_bits: int = opt(8, "bit width of the unsigned integer input pixels")
