@@ -154,6 +154,19 @@ class SegState:
         self.next_cons: list[_Consumer] = []
 
 
+def _write_nodes(nodes: list, cons: list, phi: int) -> None:
+    """Write side of each node for frame row phi: data-ready after latency, paced after the
+    previous frame's last write, then back-pressured by its consumers."""
+    for node, node_cons in zip(nodes, cons):
+        t = node.t
+        c = node.R[phi][t.dep] + t.dlat
+        if phi:
+            p = int(node.W[phi - 1, -1]) + t.wgap0
+            if c[0] < p:
+                c[0] = p
+        node.W[phi] = _write(c, t.out_rel, node_cons, phi)
+
+
 class FastEngine:
     """Computes every beat's cycle for one exit sequence and arrival process."""
 
@@ -216,24 +229,10 @@ class FastEngine:
         s = st.seg
         if k == 0:
             st.stage[0].read(phi, int(self.arrival[f]) + 1)
-        for i, node in enumerate(st.stage):
-            t = node.t
-            c = node.R[phi][t.dep] + t.dlat
-            if phi:
-                p = int(node.W[phi - 1, -1]) + t.wgap0
-                if c[0] < p:
-                    c[0] = p
-            node.W[phi] = _write(c, t.out_rel, st.stage_cons[i], phi)
+        _write_nodes(st.stage, st.stage_cons, phi)
         if s.cbuf is not None and s.cbuf.capacity < st.B:
             self._deadlock(f, k)
-        for i, node in enumerate(st.branch):
-            t = node.t
-            c = node.R[phi][t.dep] + t.dlat
-            if phi:
-                p = int(node.W[phi - 1, -1]) + t.wgap0
-                if c[0] < p:
-                    c[0] = p
-            node.W[phi] = _write(c, t.out_rel, st.branch_cons[i], phi)
+        _write_nodes(st.branch, st.branch_cons, phi)
         last = st.branch[-1]
         if s.cbuf is None:
             self.merge_arrival[f] = int(last.W[phi, -1]) + 1
