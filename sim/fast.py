@@ -7,9 +7,18 @@ one vector step as x = off + cummax(c - off). Frames are processed in id order, 
 segment: every constraint points to the same or an earlier frame, and the only same-frame
 feedback (a FIFO shallower than a frame: the writer's beat k waits for the reader's beat k-D) is
 resolved by re-solving the writer until the reader's times stop moving (monotone, so it ends).
+
+Event arrays are stored as int32 while every cycle stays below CYCLE_LIMIT32, int64 otherwise:
+a 10k-frame run holds about 150 million events, and on a VM that hands freed pages back to its
+host, first touching that memory can cost more than the arithmetic on it (halving it took the
+worst case from 2.7 s to 1.3 s of system time). Rows are solved in int64 scratch rows and
+checked before they are stored (every row is non-decreasing, so its last cycle is its largest);
+a run that reaches the limit is redone in int64, so the cycles are the same either way.
 """
 
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 
@@ -20,28 +29,53 @@ NEG = -(1 << 60)  # "no constraint": far below any cycle, safe to add small cons
 # Rounds of the same-frame fix-point before the exact sequential solve takes over. Two suffice
 # unless a FIFO is 1 deep (the fix-point then advances one beat per round).
 MAX_ROUNDS = 4
+# Largest cycle stored in int32 (10.7 s at 100 MHz): the margin below 2**31 keeps readers that
+# add small constants (a gap, + 1) to stored cycles in int32 exact.
+CYCLE_LIMIT32 = 1 << 30
+
+log = logging.getLogger(__name__)
 
 
-def _cumsolve(c: np.ndarray, off: np.ndarray) -> np.ndarray:
-    """x[j] = max(x[j-1] + off[j] - off[j-1], c[j]), x[0] = c[0] (off[0] == 0)."""
-    x = c - off
-    np.maximum.accumulate(x, out=x)
-    x += off
-    return x
+class _CycleOverflow(Exception):
+    """A cycle reached the int32 limit: the run is redone with int64 event arrays."""
+
+
+def _store(dst: np.ndarray, row: np.ndarray, limit: int) -> None:
+    """dst[:] = row (a non-decreasing row of cycles), if its cycles fit dst's dtype."""
+    if row[-1] >= limit:
+        raise _CycleOverflow
+    dst[:] = row
+
+
+def _cumsolve(c: np.ndarray, off: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """out[j] = max(out[j-1] + off[j] - off[j-1], c[j]), out[0] = c[0] (off[0] == 0).
+
+    Solved in place in a scratch row: no temporaries per frame and process.
+    """
+    np.subtract(c, off, out=out)
+    np.maximum.accumulate(out, out=out)
+    out += off
+    return out
 
 
 class NodeState:
     """Read and write times of one node: R [frames, in_beats], W [frames, out_beats]."""
 
-    __slots__ = ("O", "R", "Rf", "W", "Wf", "t")
+    __slots__ = ("O", "R", "Rf", "W", "Wf", "c", "in_off1", "limit", "rrow", "t", "wrow")
 
-    def __init__(self, t: NodeTiming, n: int) -> None:
+    def __init__(self, t: NodeTiming, n: int, dtype: type, limit: int) -> None:
         self.t = t
         self.O = t.out_beats
-        self.R = np.zeros((n, t.in_beats), np.int64)
-        self.W = np.zeros((n, t.out_beats), np.int64)
+        self.R = np.zeros((n, t.in_beats), dtype)
+        self.W = np.zeros((n, t.out_beats), dtype)
         self.Rf = self.R.reshape(-1)
         self.Wf = self.W.reshape(-1)
+        self.limit = limit
+        # int64 scratch rows, reused every frame: read and write cycles, the write side's bounds
+        self.rrow = np.empty(t.in_beats, np.int64)
+        self.wrow = np.empty(t.out_beats, np.int64)
+        self.c = np.empty(t.out_beats, np.int64)
+        self.in_off1 = t.in_off - 1  # a beat written at x is readable from x + 1
 
     def first_bound(self, phi: int) -> int:
         """Earliest read of frame phi's first beat: pacing after the last frame, frames in flight."""
@@ -53,19 +87,21 @@ class NodeState:
             x0 = max(x0, int(self.W[phi - t.inflight, -1]) + 1)
         return x0
 
-    def read(self, phi: int, avail: np.ndarray | int) -> np.ndarray:
-        """Row phi of R given the input beats' ready cycles (an int: only beat 0, DMA input)."""
+    def read_dma(self, phi: int, avail: int) -> None:
+        """Row phi of R when only beat 0 waits, until cycle avail (the DMA's closed form)."""
+        row = np.add(self.t.in_off, max(self.first_bound(phi), avail), out=self.rrow)
+        _store(self.R[phi], row, self.limit)
+
+    def read(self, phi: int, writes: np.ndarray) -> np.ndarray:
+        """Row phi of R given the cycles its input beats were written (readable one later)."""
         t = self.t
         x0 = self.first_bound(phi)
-        if isinstance(avail, int):
-            row = t.in_off + max(x0, avail)
-        else:
-            row = avail - t.in_off
-            if row[0] < x0:
-                row[0] = x0
-            np.maximum.accumulate(row, out=row)
-            row += t.in_off
-        self.R[phi] = row
+        row = np.subtract(writes, self.in_off1, out=self.rrow)
+        if row[0] < x0:
+            row[0] = x0
+        np.maximum.accumulate(row, out=row)
+        row += t.in_off
+        _store(self.R[phi], row, self.limit)
         return row
 
 
@@ -91,18 +127,27 @@ class _Consumer:
             np.maximum(c[lo:hi], seg, out=c[lo:hi])
 
 
-def _write(c: np.ndarray, off: np.ndarray, cons: list[_Consumer], idx: int) -> np.ndarray:
-    """Solve a writer's row against its consumers (same-frame FIFO feedback iterated)."""
+def _write(
+    c: np.ndarray, off: np.ndarray, cons: list[_Consumer], idx: int, out: np.ndarray
+) -> None:
+    """Solve a writer's row into out (int64) against its consumers (same-frame FIFO feedback
+    iterated); stores the readers' rows of frame idx on the way."""
+    o = len(c)
     for k in cons:
         k.prev(idx, c)
-    x = _cumsolve(c, off)
-    o = len(c)
+        d = k.depth
+        if k.node is not None and d < o:
+            # The reader's own pacing bounds its reads from below (read j >= read 0 + in_off[j],
+            # read 0 after write 0): a slower reader then needs no second round.
+            r0 = max(k.node.first_bound(idx), int(c[0]) + 1)
+            np.maximum(c[d:], k.node.t.in_off[: o - d] + (r0 + 1), out=c[d:])
+    x = _cumsolve(c, off, out)
     for _ in range(MAX_ROUNDS):
         moved = False
         for k in cons:
             if k.node is None:
                 continue
-            row = k.node.read(idx, x + 1)
+            row = k.node.read(idx, x)
             d = k.depth
             if d < o:
                 need = row[: o - d] + 1
@@ -111,9 +156,9 @@ def _write(c: np.ndarray, off: np.ndarray, cons: list[_Consumer], idx: int) -> n
                     np.maximum(c[d:], need, out=c[d:])
                     moved = True
         if not moved:
-            return x
-        x = _cumsolve(c, off)
-    return _sequential(c, off, [k for k in cons if k.node is not None], idx)
+            return
+        x = _cumsolve(c, off, out)
+    out[:] = _sequential(c, off, [k for k in cons if k.node is not None], idx)
 
 
 def _sequential(c: np.ndarray, off: np.ndarray, cons: list[_Consumer], idx: int) -> np.ndarray:
@@ -131,23 +176,26 @@ def _sequential(c: np.ndarray, off: np.ndarray, cons: list[_Consumer], idx: int)
         for (_, first, g), y in zip(readers, ys):
             y.append(max(first, v + 1) if j == 0 else max(y[j - 1] + g[j - 1], v + 1))
     for k, y in zip(cons, ys):
-        k.node.R[idx] = y
+        _store(k.node.R[idx], np.asarray(y, np.int64), k.node.limit)
     return np.asarray(x, np.int64)
 
 
 class SegState:
     """Engine state of one segment."""
 
-    def __init__(self, seg: Segment, n: int) -> None:
+    def __init__(self, seg: Segment, n: int, dtype: type, limit: int) -> None:
         self.seg = seg
-        self.stage = [NodeState(t, n) for t in seg.stage]
-        self.branch = [NodeState(t, n) for t in seg.branch]
+        self.stage = [NodeState(t, n, dtype, limit) for t in seg.stage]
+        self.branch = [NodeState(t, n, dtype, limit) for t in seg.branch]
         b = seg.stage[-1].out_beats
         self.B = b
-        self.F = np.zeros(n, np.int64)  # cycle the buffer takes the frame's decision
-        self.LV = np.zeros((n, b), np.int64)  # cycle each stored beat leaves (released/dropped)
+        self.limit = limit
+        self.F = np.zeros(n, dtype)  # cycle the buffer takes the frame's decision
+        self.LV = np.zeros((n, b), dtype)  # cycle each stored beat leaves (released/dropped)
         self.LVf = self.LV.reshape(-1)
         self.ar = np.arange(b, dtype=np.int64)
+        self.c = np.empty(b, np.int64)  # release bounds and cycles, reused every frame
+        self.lrow = np.empty(b, np.int64)
         self.fwd_count = 0  # frames released into the next segment so far
         self.stage_cons: list[list[_Consumer]] = []
         self.branch_cons: list[list[_Consumer]] = []
@@ -159,12 +207,13 @@ def _write_nodes(nodes: list, cons: list, phi: int) -> None:
     previous frame's last write, then back-pressured by its consumers."""
     for node, node_cons in zip(nodes, cons):
         t = node.t
-        c = node.R[phi][t.dep] + t.dlat
+        c = np.add(node.R[phi][t.dep], t.dlat, out=node.c)
         if phi:
             p = int(node.W[phi - 1, -1]) + t.wgap0
             if c[0] < p:
                 c[0] = p
-        node.W[phi] = _write(c, t.out_rel, node_cons, phi)
+        _write(c, t.out_rel, node_cons, phi, node.wrow)
+        _store(node.W[phi], node.wrow, node.limit)
 
 
 class FastEngine:
@@ -174,9 +223,15 @@ class FastEngine:
         self.model = model
         self.exit_index = np.asarray(exit_index, np.int64)
         self.arrival = np.asarray(arrival, np.int64)
+        self._build(np.int32, CYCLE_LIMIT32)
+
+    def _build(self, dtype: type, limit: int) -> None:
+        """Fresh event arrays of dtype (cycles up to limit) and the FIFOs between them."""
+        model = self.model
+        self.dtype = dtype
         e = model.num_exits
         reach = [int((self.exit_index >= k).sum()) for k in range(e)]
-        self.segs = [SegState(s, reach[k]) for k, s in enumerate(model.segments)]
+        self.segs = [SegState(s, reach[k], dtype, limit) for k, s in enumerate(model.segments)]
         for k, st in enumerate(self.segs):
             s = st.seg
             for i in range(len(s.stage)):
@@ -228,7 +283,7 @@ class FastEngine:
         st = self.segs[k]
         s = st.seg
         if k == 0:
-            st.stage[0].read(phi, int(self.arrival[f]) + 1)
+            st.stage[0].read_dma(phi, int(self.arrival[f]) + 1)
         _write_nodes(st.stage, st.stage_cons, phi)
         if s.cbuf is not None and s.cbuf.capacity < st.B:
             self._deadlock(f, k)
@@ -241,33 +296,47 @@ class FastEngine:
         take = dec + 1
         if phi:
             take = max(take, int(st.LV[phi - 1, -1]) + 1)
-        st.F[phi] = take
         stored = int(st.stage[-1].W[phi, -1]) + 1
         if self.exit_index[f] == k:
-            st.LV[phi] = max(take + 1, stored)
+            drop = max(take + 1, stored)
+            if drop >= st.limit:  # (take < drop: F is checked with it)
+                raise _CycleOverflow
+            st.F[phi] = take
+            st.LV[phi] = drop
             self.merge_arrival[f] = dec + 1
             return
         psi = st.fwd_count
         st.fwd_count += 1
-        c = st.stage[-1].W[phi] + 1
+        c = np.add(st.stage[-1].W[phi], 1, out=st.c)
         if c[0] < take + 1:
             c[0] = take + 1
-        st.LV[phi] = _write(c, st.ar, st.next_cons, psi)
+        _write(c, st.ar, st.next_cons, psi, st.lrow)
+        _store(st.LV[phi], st.lrow, st.limit)  # (take < every release: F is checked with it)
+        st.F[phi] = take
 
     def run(self) -> FastEngine:
         """Simulate every frame; returns self with the event arrays filled."""
+        try:
+            self._run()
+        except _CycleOverflow:
+            log.info("cycles beyond %d: event arrays redone in int64", CYCLE_LIMIT32)
+            self.segs = []  # the int32 arrays go before the int64 ones come
+            self._build(np.int64, 1 << 62)
+            self._run()
+        return self
+
+    def _run(self) -> None:
         counters = [0] * len(self.segs)
         exits = self.exit_index.tolist()
         for f, ex in enumerate(exits):
             for k in range(ex + 1):
                 self._frame_segment(f, k, counters[k])
                 counters[k] += 1
-        return self
 
     # views used by reports and statistics ---------------------------------------------------
     def start(self) -> np.ndarray:
         """Cycle each frame's first beat is read by the first node (enters the pipeline)."""
-        return self.segs[0].stage[0].R[:, 0].copy()
+        return self.segs[0].stage[0].R[:, 0].astype(np.int64)
 
     def sequence(self, k: int) -> np.ndarray:
         """Frame ids reaching segment k, in order."""

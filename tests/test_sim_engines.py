@@ -119,6 +119,28 @@ def test_sequential_fallback_equals_stepper(data):
 
 @SETTINGS
 @given(data=st.data())
+def test_int64_redo_equals_stepper(data):
+    """Event arrays are int32 until a cycle reaches CYCLE_LIMIT32, then the run is redone in
+    int64. A limit drawn small puts that anywhere in a run (a read, a write, a drop, a release,
+    the sequential solve): the cycles still equal the stepper's, and int64 only when needed."""
+    m = data.draw(model())
+    ex, arrival = data.draw(workload(m))
+    limit = data.draw(st.integers(1, 300))
+    saved, fast_mod.CYCLE_LIMIT32 = fast_mod.CYCLE_LIMIT32, limit
+    try:
+        fast = simulate(m, ex, arrival, engine="fast")
+    finally:
+        fast_mod.CYCLE_LIMIT32 = saved
+    assert fast.timing_equal(simulate(m, ex, arrival, engine="stepper")) == []
+    eng = fast.extra["engine"]
+    stored = [a for s in eng.segs for n in (*s.stage, *s.branch) for a in (n.R, n.W)]
+    stored += [a for s in eng.segs if s.seg.cbuf is not None for a in (s.F, s.LV)]
+    biggest = max(int(a.max()) for a in stored if a.size)
+    assert eng.dtype == (np.int64 if biggest >= limit else np.int32)
+
+
+@SETTINGS
+@given(data=st.data())
 def test_engines_report_the_same_deadlock(data):
     """A conditional buffer smaller than a frame deadlocks; both name node, frame and cycle."""
     m = data.draw(model(max_exits=3).filter(lambda m: m.num_exits >= 2))
