@@ -139,6 +139,15 @@ class LossKind(StrEnum):
     DIVERSITY = "diversity"
 
 
+class Augment(StrEnum):
+    """Training-time image augmentation (label-preserving transforms only)."""
+
+    NONE = "none"
+    FLIP = "flip"  # horizontal mirror: garments, objects; never digits or letters
+    CROP = "crop"  # random crop after zero padding of H/8 pixels (shifts by up to H/8)
+    CROP_FLIP = "crop_flip"  # both (the CIFAR-10 recipe)
+
+
 class Optimizer(StrEnum):
     """Optimiser used for training."""
 
@@ -165,7 +174,8 @@ class TrainConfig:
     )
     seed: int = opt(0, "seed for weights, shuffling and augmentation")
     early_stop_patience: int = opt(3, "stop after this many epochs without validation improvement")
-    augment: bool = opt(False, "random crop/flip augmentation (CIFAR-like data)")
+    augment: Augment = opt(Augment.NONE, "image augmentation: none, flip, crop or crop_flip")
+    label_smoothing: float = opt(0.0, "label smoothing of every exit's cross-entropy, in [0, 1)")
     device: str = opt("auto", "torch device: auto, cpu or cuda")
     threads: int | None = opt(None, "torch CPU threads; None: all cores")
 
@@ -176,6 +186,10 @@ class TrainConfig:
         check(all(w >= 0 for w in self.exit_weights), "exit_weights must be >= 0")
         check(self.distill_temperature > 0, "distill_temperature must be > 0")
         check(0 < self.diversity_lambda < 1, "diversity_lambda must be in (0, 1)")
+        check(
+            0 <= self.label_smoothing < 1,
+            f"label_smoothing must be in [0, 1), got {self.label_smoothing}",
+        )
         check(self.early_stop_patience >= 1, "early_stop_patience must be >= 1")
         check(
             self.device in ("auto", "cpu", "cuda"),

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from quant.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from quant.config import LossKind, TrainConfig
+from quant.config import Augment, LossKind, TrainConfig
 from quant.files import write_json
 from quant.losses import compute_loss
 from quant.model import MultiExitNet
@@ -65,19 +65,27 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def augment_batch(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Random crop after zero padding (H/8 pixels), and horizontal flips for RGB (CIFAR-like)
-    images only: flipping digits or letters would change their class."""
-    n, c, h, w = images.shape
-    pad = max(1, h // 8)
-    padded = np.pad(images, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    dy = rng.integers(0, 2 * pad + 1, n)
-    dx = rng.integers(0, 2 * pad + 1, n)
-    out = np.empty_like(images)
-    for i in range(n):
-        out[i] = padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w]
-    if c == 3:
-        flip = rng.random(n) < 0.5
+def augment_batch(
+    images: np.ndarray, rng: np.random.Generator, kind: Augment = Augment.CROP_FLIP
+) -> np.ndarray:
+    """Augment a uint8 batch [N, C, H, W]: random crop after zero padding (H/8 pixels) and/or a
+    horizontal mirror of half the images. Which one suits the data is the config's choice:
+    mirroring changes digits' and letters' classes, while shifting hurts early exits whose heads
+    classify by position (Fashion-MNIST)."""
+    kind = Augment(kind)
+    out = images
+    if kind in (Augment.CROP, Augment.CROP_FLIP):
+        n, _, h, w = images.shape
+        pad = max(1, h // 8)
+        padded = np.pad(images, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+        dy = rng.integers(0, 2 * pad + 1, n)
+        dx = rng.integers(0, 2 * pad + 1, n)
+        out = np.empty_like(images)
+        for i in range(n):
+            out[i] = padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w]
+    if kind in (Augment.FLIP, Augment.CROP_FLIP):
+        flip = rng.random(len(images)) < 0.5
+        out = out.copy() if out is images else out
         out[flip] = out[flip, :, :, ::-1]
     return out
 
@@ -87,15 +95,15 @@ def iterate_batches(
     labels: np.ndarray,
     batch_size: int,
     rng: np.random.Generator | None = None,
-    augment: bool = False,
+    augment: Augment = Augment.NONE,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(float images 0..255, int64 labels) batches; shuffled and augmented when `rng` is given."""
     order = rng.permutation(len(labels)) if rng is not None else np.arange(len(labels))
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         batch = images[idx]
-        if augment and rng is not None:
-            batch = augment_batch(batch, rng)
+        if augment != Augment.NONE and rng is not None:
+            batch = augment_batch(batch, rng, augment)
         yield torch.from_numpy(batch.astype(np.float32)), torch.from_numpy(labels[idx])
 
 

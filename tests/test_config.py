@@ -21,6 +21,7 @@ from exitflow.config import (
 )
 from hw.config import Board
 from quant.config import (
+    Augment,
     CalibrationTarget,
     DatasetName,
     LossKind,
@@ -114,6 +115,7 @@ def test_unknown_keys_are_rejected_with_their_dotted_path(dotted: str) -> None:
         ("model.exits[2].act_bits", 9, ["model.exits[2]", "act_bits", "got 9"]),
         ("model.exits[1].after_stage", 7, ["model", "exits[1].after_stage=7", "3 stages"]),
         ("train.epochs", -1, ["train", "epochs must be >= 1", "got -1"]),
+        ("train.label_smoothing", 1.0, ["train", "label_smoothing must be in [0, 1)", "got 1.0"]),
         ("dataset.val_fraction", 1.5, ["dataset", "val_fraction", "1.5"]),
         ("dataset.channels", 2, ["dataset", "channels must be 1 or 3"]),
         ("sim.fifo_depths", {"x": 0}, ["sim", "fifo_depths"]),
@@ -132,7 +134,8 @@ def test_bad_values_name_section_and_key(dotted: str, value: object, expected: l
         ("train.epochs", "10", "train.epochs: expected an integer"),
         ("train.epochs", True, "train.epochs: expected an integer"),
         ("train.epochs", 3.0, "train.epochs: expected an integer"),
-        ("train.augment", 1, "train.augment: expected true/false"),
+        ("train.augment", True, "train.augment"),
+        ("train.augment", "sideways", "crop_flip"),
         ("train.lr", "fast", "train.lr: expected a number"),
         ("dataset", [1, 2], "dataset: expected a mapping, got list"),
         ("model.stages", {"channels": [8]}, "model.stages: expected a list"),
@@ -269,7 +272,8 @@ CONFIGS = st.fixed_dictionaries(
                 "optimizer": st.sampled_from([o.value for o in Optimizer]),
                 "loss": st.sampled_from([v for v in LossKind if v != LossKind.EXITS_ONLY]),
                 "exit_weights": st.lists(st.floats(0, 100), max_size=4),
-                "augment": st.booleans(),
+                "augment": st.sampled_from([a.value for a in Augment]),
+                "label_smoothing": st.floats(0, 0.99),
                 "threads": opt_of(st.integers(1, 64)),
             },
         ),

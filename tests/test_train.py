@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from quant.checkpoint import CheckpointError, load_checkpoint, load_model
-from quant.config import DatasetConfig, LossKind, ModelConfig, TrainConfig
+from quant.config import Augment, DatasetConfig, LossKind, ModelConfig, TrainConfig
 from quant.data import load_splits
 from quant.losses import (
     compute_loss,
@@ -118,9 +118,48 @@ def test_every_loss_backpropagates_into_the_model(kind: LossKind) -> None:
 def test_augmentation_keeps_shape_and_pixels() -> None:
     rng = np.random.default_rng(0)
     images = rng.integers(1, 256, (5, 3, 8, 8)).astype(np.uint8)
-    out = augment_batch(images, rng)
+    out = augment_batch(images, rng, Augment.CROP_FLIP)
     assert out.shape == images.shape and out.dtype == np.uint8
     assert not np.array_equal(out, images)
+
+
+def test_flip_mirrors_whole_images_in_place() -> None:
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (64, 1, 6, 6)).astype(np.uint8)
+    before = images.copy()
+    out = augment_batch(images, rng, Augment.FLIP)
+    assert np.array_equal(images, before), "the caller's batch must not change"
+    mirrored = np.array([np.array_equal(o, i[:, :, ::-1]) for o, i in zip(out, images)])
+    unchanged = np.array([np.array_equal(o, i) for o, i in zip(out, images)])
+    # each image is either itself or its mirror (no shift), and both happen
+    assert np.all(mirrored | unchanged)
+    assert mirrored.any() and unchanged.any()
+
+
+def test_crop_shifts_without_mirroring() -> None:
+    rng = np.random.default_rng(2)
+    images = np.zeros((32, 1, 8, 8), np.uint8)
+    images[:, 0, 3, 2] = 255  # one lit pixel, left of centre
+    out = augment_batch(images, rng, Augment.CROP)
+    ys, xs = np.nonzero(out[:, 0].max(0))
+    # a pad of 8 // 8 = 1 pixel moves the dot by at most one pixel each way; a mirror would
+    # put it at column 5
+    assert set(xs) <= {1, 2, 3} and set(ys) <= {2, 3, 4}
+    assert len(set(zip(ys, xs))) > 1
+
+
+def test_label_smoothing_reaches_every_exit() -> None:
+    labels = torch.randint(0, 5, (16,))
+    # confident, mostly right logits: on random ones smoothing hardly changes the loss
+    logits = torch.randn(16, 3, 5) + 4 * torch.nn.functional.one_hot(labels, 5)[:, None]
+    plain = compute_loss(logits, labels, TrainConfig(exit_weights=[1, 1, 1]))
+    smooth = compute_loss(logits, labels, TrainConfig(exit_weights=[1, 1, 1], label_smoothing=0.2))
+    expected = sum(
+        torch.nn.functional.cross_entropy(logits[:, i], labels, label_smoothing=0.2)
+        for i in range(3)
+    )
+    assert torch.allclose(smooth, expected)
+    assert not torch.allclose(plain, smooth)
 
 
 def test_training_learns_synthetic_patterns(synthetic, tmp_path: Path) -> None:
