@@ -44,12 +44,6 @@ PRESETS: dict[str, Preset] = {
         (_s([16]), _s([64]), _s([64, 128, 128], pool=False)),
         (_e(0, 7), _e(1, 7), _e(2, 7)),
     ),
-    "mnist3": Preset(
-        "28x28x1 (MNIST), the fmnist3 family with a narrower stage 1 and a max-pooled final "
-        "head, W4A4",
-        (_s([16]), _s([32]), _s([64, 128, 128], pool=False)),
-        (_e(0, 7), _e(1, 7), _e(2, 1)),
-    ),
     "cnv_exits": Preset(
         "32x32x3 (CIFAR-10), FINN CNV-like backbone 64,64 | 128,128 | 256,256, exits after "
         "stages 0 and 1 and the final head, W4A4",

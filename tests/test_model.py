@@ -20,7 +20,6 @@ from quant.schema import ConfigError
 
 PRESET_SHAPES = {
     "fmnist3": (1, 28, 28),
-    "mnist3": (1, 28, 28),
     "cnv_exits": (3, 32, 32),
     "tiny": (1, 16, 16),
 }
