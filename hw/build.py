@@ -101,6 +101,7 @@ def run_build(
         mvau_style=board.mvau_style if hw.mvau_style.value == "auto" else hw.mvau_style.value,
         start_step=hw.start_step,
         stop_step=hw.stop_step,
+        cond_buffer_frames=hw.cond_buffer_frames,
     )
     flow = Flow(design, opts, progress)
     result = flow.run()
@@ -128,7 +129,7 @@ def run_build(
     desc = None
     if result.models and all(_estimable(m) for m in result.models.values()):
         ests = {n: partition_estimate(m, n, board.part) for n, m in result.models.items()}
-        cbufs = cond_buffer_specs(exit_after, ests)
+        cbufs = cond_buffer_specs(exit_after, ests, hw.cond_buffer_frames)
         targets = {p.name: flow.target_for(p) for p in design.partitions}
         desc = build_hwdesc(design, ests, cbufs, targets, board.name, clock, hw.fifo_depth, impl)
         write_hwdesc(desc, paths.build / "hwdesc.json")

@@ -43,6 +43,11 @@ class HwConfig:
         None, "per-stage rate as a fraction of target_fps; None: the continuing fraction"
     )
     fifo_depth: int = opt(32, "default depth of inter-partition stream FIFOs")
+    cond_buffer_frames: int | None = opt(
+        None,
+        "frames each conditional buffer holds; None: the fewest that hide the decision latency "
+        "(`exitflow simulate` reports what runs of continuing frames need)",
+    )
     start_step: str | None = opt(None, "first build step to run (resume from its checkpoint)")
     stop_step: str | None = opt(None, "last build step to run")
     verify_samples: int = opt(
@@ -70,6 +75,10 @@ class HwConfig:
                 "stage_rate_fractions must each be in (0, 1]",
             )
         check(self.fifo_depth >= 2, "fifo_depth must be >= 2")
+        check(
+            self.cond_buffer_frames is None or self.cond_buffer_frames >= 1,
+            "cond_buffer_frames must be >= 1",
+        )
         check(self.verify_samples >= 1, "verify_samples must be >= 1")
         check(self.verify_step_samples >= 1, "verify_step_samples must be >= 1")
         check(self.workers >= 1, "workers must be >= 1")

@@ -11,6 +11,7 @@ for exitflow's own blocks. Cycles are per frame at the fabric clock.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 
@@ -19,6 +20,8 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
 from hw import decision_op, rtl_blocks
+
+log = logging.getLogger(__name__)
 
 RES_KEYS = ("LUT", "BRAM_18K", "URAM", "DSP")
 
@@ -163,12 +166,29 @@ def partition_estimate(model: ModelWrapper, name: str, fpgapart: str) -> Partiti
     )
 
 
-def cond_buffer_specs(exit_after: list[int], ests: dict[str, PartitionEstimate]) -> list[dict]:
-    """The conditional buffer after each stage with a non-final exit: size and resources."""
+def cond_buffer_specs(
+    exit_after: list[int], ests: dict[str, PartitionEstimate], depth_frames: int | None = None
+) -> list[dict]:
+    """The conditional buffer after each stage with a non-final exit: size and resources.
+
+    `depth_frames` (hw.cond_buffer_frames) sets every buffer's depth; None sizes each for its
+    decision latency alone, which stalls the stage during runs of continuing frames that the
+    next, slower-folded stage cannot take at once (the simulator reports the depth runs need).
+    """
     out = []
     for e, k in enumerate(exit_after[:-1]):
         stage, head, dec = ests[f"stage{k}"], ests[f"head{e}"], ests[f"decision{e}"]
-        depth = cond_buffer_depth(stage, head.latency_cycles + dec.latency_cycles)
+        hide = cond_buffer_depth(stage, head.latency_cycles + dec.latency_cycles)
+        depth = hide if depth_frames is None else depth_frames
+        if depth < hide:
+            log.warning(
+                "cbuf%d: %d frames (hw.cond_buffer_frames) do not hide the decision latency; "
+                "stage%d will stall for every frame beyond them (%d would hide it)",
+                k,
+                depth,
+                k,
+                hide,
+            )
         block = rtl_blocks.cond_buffer(stage.out_width_bits, stage.out_beats, depth)
         out.append(
             {

@@ -49,6 +49,7 @@ class FlowOptions:
     mvau_style: str = "dsp"
     start_step: str | None = None
     stop_step: str | None = None
+    cond_buffer_frames: int | None = None
 
 
 @dataclass
@@ -225,7 +226,7 @@ class Flow:
             p.name: partition_estimate(self.models[p.name], p.name, fpgapart)
             for p in self.design.gated()
         }
-        cbufs = cond_buffer_specs(self.design.exit_after, ests)
+        cbufs = cond_buffer_specs(self.design.exit_after, ests, self.opts.cond_buffer_frames)
         budget = add_res(*(e.resources for e in ests.values()), *(c["resources"] for c in cbufs))
         lo, hi = baseline.target_bounds([self.target_for(p) for p in self.design.gated()])
 

@@ -147,18 +147,32 @@ def find_undersized(model: Model, r: RunResult, sized: dict | None) -> list[dict
         if depth >= needed:
             continue
         blocked = {node: by[name] for node, by in r.blocked_by.items() if name in by}
+        fix = (
+            f"set hw.cond_buffer_frames: {needed} (or more) and rebuild; "
+            f"sim.cond_buffer_frames: {needed} tries it in simulation first"
+            if unit == "frames"
+            else f"set sim.fifo_depths: {{{name}: {needed}}} to try it, hw.fifo_depth to build it"
+        )
         out.append(
-            {"buffer": name, "depth": depth, "needed": needed, "unit": unit, "blocked": blocked}
+            {
+                "buffer": name,
+                "depth": depth,
+                "needed": needed,
+                "unit": unit,
+                "blocked": blocked,
+                "fix": fix,
+            }
         )
         log.warning(
             "%s: %d %s deep, but %d are needed to lose no throughput on the first %d frames; "
-            "it blocked %s",
+            "it blocked %s. Fix: %s",
             name,
             depth,
             unit,
             needed,
             sized["frames"],
             ", ".join(f"{n} for {c} cycles" for n, c in blocked.items()) or "no node (yet)",
+            fix,
         )
     return out
 

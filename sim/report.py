@@ -179,7 +179,8 @@ def report_markdown(rep: dict[str, Any]) -> str:
     for u in rep.get("undersized") or []:
         lines.append(
             f"\n**{u['buffer']} is too small**: {u['depth']} {u['unit']}, {u['needed']} needed to "
-            f"lose no throughput; it blocked {', '.join(u['blocked']) or 'no node'}."
+            f"lose no throughput; it blocked {', '.join(u['blocked']) or 'no node'}. "
+            f"Fix: {u.get('fix', '')}"
         )
     lines += [
         "",

@@ -191,3 +191,33 @@ def test_make_channels_last_and_strip_scale_keep_values():
     assert model.get_metadata_prop(transforms.LAYOUT_KEY) == "NHWC"
     assert model.get_tensor_datatype(model.graph.input[0].name) == DataType["UINT4"]
     assert [n.op_type for n in model.graph.node] == ["MaxPoolNHWC"]
+
+
+def _est(name: str, cycles: int, latency: int, beats: int = 49, width: int = 16):
+    from hw.estimates import PartitionEstimate
+
+    res = {"LUT": 100.0, "BRAM_18K": 0.0, "URAM": 0.0, "DSP": 0.0}
+    return PartitionEstimate(name, [], cycles, latency, beats, width, beats, width, res, name)
+
+
+def test_cond_buffer_depth_from_config_sets_size_and_memory(caplog):
+    from hw.estimates import cond_buffer_specs
+
+    ests = {
+        "stage0": _est("stage0", 100, 300),
+        "stage1": _est("stage1", 400, 900),
+        "head0": _est("head0", 50, 250),
+        "decision0": _est("decision0", 10, 20),
+        "head1": _est("head1", 50, 250),
+    }
+    (auto,) = cond_buffer_specs([0, 1], ests)
+    # the oldest frame's head + decision take 270 cycles: 3 more frames arrive, plus one written
+    assert auto["depth_frames"] == 4
+    (deep,) = cond_buffer_specs([0, 1], ests, 64)
+    assert deep["depth_frames"] == 64 and deep["name"] == "cbuf0"
+    # 64 frames of 49 x 16 bits no longer fit in LUT RAM: block RAM, sized by the depth
+    assert deep["resources"]["BRAM_18K"] > auto["resources"]["BRAM_18K"]
+    with caplog.at_level("WARNING"):
+        (shallow,) = cond_buffer_specs([0, 1], ests, 2)
+    assert shallow["depth_frames"] == 2
+    assert "do not hide the decision latency" in caplog.text and "4 would hide it" in caplog.text

@@ -96,9 +96,18 @@ def test_step_names_missing_inputs(run):
 
 def test_step_names_a_too_small_buffer_and_the_node_it_blocks(run, caplog):
     run.cfg.sim.cond_buffer_frames = 1
+    run.cfg.sim.size_frames = run.cfg.sim.frames  # sized on the frames it then runs
     rep = json.loads(step_simulate(run).read_text())
     small = {u["buffer"]: u for u in rep["undersized"]}
     assert small["cbuf0"]["depth"] == 1 and small["cbuf0"]["needed"] > 1
     assert small["cbuf0"]["blocked"]["stage0"] > 0
     assert "cbuf0: 1 frames deep" in caplog.text and "stage0 for" in caplog.text
-    assert "**cbuf0 is too small**" in (run.run_dir / "sim" / "report.md").read_text()
+    md = (run.run_dir / "sim" / "report.md").read_text()
+    assert "**cbuf0 is too small**" in md
+    needed = small["cbuf0"]["needed"]
+    assert f"set hw.cond_buffer_frames: {needed} (or more)" in md
+    # the fix it names works: that depth in simulation blocks stage0 no more on cbuf0
+    run.cfg.sim.cond_buffer_frames = needed
+    run.force = True
+    rep = json.loads(step_simulate(run).read_text())
+    assert "cbuf0" not in {u["buffer"] for u in rep["undersized"]}
