@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from quant.policies import PolicySpec
 
 RTL_POLICIES = ("max_logit", "margin")
-BRAM18_BITS_WIDTH = 36  # widest BRAM18 port in 7-series/UltraScale simple dual-port mode
-BRAM18_DEPTH = 512
+# BRAM18 aspect ratios (port width, words) of 7-series/UltraScale simple dual-port mode: synthesis
+# picks the one that needs the fewest blocks (a 4-bit buffer uses 4096 x 4, not 512 x 36)
+BRAM18_SHAPES = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))
 LUTRAM_MAX_BITS = 2048  # smaller buffers map to distributed RAM (RAM32M/RAM64M)
 
 
@@ -65,8 +66,14 @@ def cond_buffer(width_bits: int, frame_beats: int, depth_frames: int) -> BlockEs
     if bits <= LUTRAM_MAX_BITS:
         bram, mem_lut = 0, math.ceil(bits / 64) * 4 // 3 + width_bits
     else:
-        bram = math.ceil(width_bits / BRAM18_BITS_WIDTH) * math.ceil(words / BRAM18_DEPTH)
-        mem_lut = width_bits
+        shape = min(
+            BRAM18_SHAPES, key=lambda s: math.ceil(width_bits / s[0]) * math.ceil(words / s[1])
+        )
+        bram = math.ceil(width_bits / shape[0]) * math.ceil(words / shape[1])
+        # blocks stacked in depth need write decoding and a read multiplexer: about 6 + w/4
+        # LUTs per bank (fitted to yosys on 13- and 25-bank buffers)
+        banks = math.ceil(words / shape[1])
+        mem_lut = width_bits + (banks * (6 + width_bits // 4) if banks > 1 else 0)
     lut = 130 + round(0.4 * width_bits) + mem_lut
     ff = 4 * _clog2(words) + 16 + (width_bits if bram else 0)
     return BlockEstimate(frame_beats, 2, lut, ff, bram)

@@ -51,7 +51,11 @@ def test_decision_unit_estimate_tracks_synthesis(policy, c, w):
 @pytest.mark.skipif(
     YOSYS is None, reason="yosys not on PATH (scripts/install_tools.sh installs it)"
 )
-@pytest.mark.parametrize(("dw", "fb", "depth"), [(128, 196, 2)])
+# wide and shallow (512 x 36 blocks), narrow and deep (4096 x 4), in between (1024 x 18, 2048 x 9);
+# (8, 1568, 16) was not among the points the bank term was fitted to
+@pytest.mark.parametrize(
+    ("dw", "fb", "depth"), [(128, 196, 2), (4, 1568, 32), (16, 784, 32), (8, 1568, 16)]
+)
 def test_cond_buffer_estimate_tracks_synthesis(dw, fb, depth):
     est = cond_buffer(dw, fb, depth)
     got = _synth("cond_buffer", {"DW": dw, "FRAME_BEATS": fb, "DEPTH_FRAMES": depth})
@@ -64,6 +68,7 @@ def test_estimates_scale_and_reject_unsupported_policies():
     assert decision_unit("margin", 10, 16).cycles_per_frame == 10
     assert cond_buffer(32, 4, 2).bram_18k == 0  # small: distributed RAM
     assert cond_buffer(128, 196, 2).bram_18k == 4
+    assert cond_buffer(4, 1568, 32).bram_18k == 13  # 50176 words of 4 bits in 4096 x 4 blocks
     assert logit_width(127) == 8 and logit_width(128) == 9
     with pytest.raises(ValueError, match="max_logit or margin"):
         decision_unit("entropy", 10, 16)
