@@ -134,3 +134,23 @@ def check_qonnx_parity(run_dir: str | Path, n: int = 100, strict: bool = True) -
             "the export is not bit-exact (see the log), do not build hardware from it"
         )
     return report
+
+
+def check_full_model(run_dir: str | Path, images: np.ndarray, logits: np.ndarray) -> ParityReport:
+    """Run export/full.onnx on `images` (all of a split, not just the reference's boundary
+    samples) and count the samples whose integer logits of any exit differ from `logits`
+    [N, E, C] (brevitas, eval/outputs_*.npz)."""
+    export_dir = Path(run_dir) / "export"
+    manifest = json.loads((export_dir / "manifest.json").read_text())
+    if len(images) != len(logits):
+        raise ValueError(f"{len(images)} images but {len(logits)} rows of logits")
+    start = time.monotonic()
+    outs = _run(ModelWrapper(str(export_dir / manifest["full"]["file"])), images)
+    bad = np.zeros(len(images), dtype=bool)
+    for e, got in enumerate(outs):
+        want = logits[:, e]
+        bad |= (got.reshape(want.shape) != want).any(1)
+    report = ParityReport(samples=len(images), mismatches={"full": int(bad.sum())})
+    report.seconds = time.monotonic() - start
+    log.info("full.onnx vs brevitas on %d images: %d mismatches", len(images), int(bad.sum()))
+    return report

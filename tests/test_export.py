@@ -17,7 +17,7 @@ from exitflow.step_quant import step_export, step_train
 from quant.checkpoint import load_model
 from quant.export import SCHEMA
 from quant.outputs import load_outputs
-from quant.parity import ParityError, check_qonnx_parity
+from quant.parity import ParityError, check_full_model, check_qonnx_parity
 from quant.policies import apply_policy, load_policy
 
 
@@ -99,6 +99,20 @@ def test_exported_models_are_bit_exact(exported: RunContext) -> None:
     assert parity["ok"] and parity["samples"] == 160
     report = check_qonnx_parity(exported.run_dir, n=50)
     assert report.ok and set(report.mismatches) == {"stage0", "stage1", "head0", "head1", "full"}
+
+
+def test_full_model_parity_over_a_whole_split(exported: RunContext) -> None:
+    test = load_outputs(exported.run_dir / "eval" / "outputs_test.npz")
+    with np.load(exported.run_dir / "export" / "reference.npz") as data:
+        images = data["input"]
+    logits = test.logits[: len(images)].copy()
+    assert check_full_model(exported.run_dir, images, logits).ok
+    logits[7, 0, 1] += 1
+    logits[9, 1, 0] -= 1
+    report = check_full_model(exported.run_dir, images, logits)
+    assert report.mismatches == {"full": 2} and report.samples == len(images)
+    with pytest.raises(ValueError, match="rows of logits"):
+        check_full_model(exported.run_dir, images, logits[:-1])
 
 
 def test_parity_check_catches_a_wrong_reference(exported: RunContext, tmp_path: Path) -> None:
