@@ -64,6 +64,22 @@ def _stream(src: PartitionEstimate, dst: PartitionEstimate, depth: int, through=
     return s
 
 
+def _verdict_stream(dec: PartitionEstimate, cbuf: dict, fifo_depth: int) -> dict:
+    """Decision unit -> conditional buffer: one verdict per frame. Deep enough for a verdict per
+    frame the buffer holds, so verdicts of frames still entering never block the decision unit
+    (and through the fork, the stage)."""
+    return {
+        "name": f"{dec.name}->{cbuf['name']}",
+        "src": dec.name,
+        "dst": cbuf["name"],
+        "beats_per_frame": dec.out_beats,
+        "width_bits": dec.out_width_bits,
+        "dst_beats_per_frame": dec.out_beats,
+        "dst_width_bits": dec.out_width_bits,
+        "fifo_depth": max(fifo_depth, cbuf["depth_frames"]),
+    }
+
+
 def build_hwdesc(
     design: Design,
     ests: dict[str, PartitionEstimate],
@@ -101,6 +117,7 @@ def build_hwdesc(
             continue
         through = cbuf_after.get(p.reads) if p.kind == "stage" else None
         streams.append(_stream(ests[p.reads], ests[p.name], fifo_depth, through))
+    streams += [_verdict_stream(ests[c["decision"]], c, fifo_depth) for c in cbufs]
     base = design.baseline()
     desc = {
         "schema": SCHEMA,

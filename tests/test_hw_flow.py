@@ -88,7 +88,7 @@ def test_build_stops_before_xilinx_steps_and_says_so(run):
     assert (run_dir / "build" / "partitions" / "decision0" / "codegen" / "decision0.v").is_file()
 
 
-def test_hwdesc_contract(run):
+def test_hwdesc_contract(run, caplog):
     run_dir, report, _ = run
     d = json.loads((run_dir / "build" / "hwdesc.json").read_text())
     assert d["schema"] == "exitflow.hwdesc/1" and d["board"] == "Pynq-Z2"
@@ -111,6 +111,14 @@ def test_hwdesc_contract(run):
 
     sim_view = load_hwdesc(run_dir / "build" / "hwdesc.json")
     assert [p.name for p in sim_view.stage_order()] == ["stage0", "stage1"]
+    # every stream the simulator builds is described: none falls back to a default depth
+    verdict = sim_view.stream_between("decision0", "cbuf0")
+    assert verdict is not None and verdict.fifo_depth >= d["cond_buffers"][0]["depth_frames"]
+    from sim.design import model_from_hwdesc
+
+    with caplog.at_level("INFO", logger="sim.design"):
+        model_from_hwdesc(sim_view)
+    assert "without a described FIFO" not in caplog.text
     assert report["baseline_folding"]["fits_budget"]
     for key in ("LUT", "DSP", "BRAM_18K"):
         assert base["resources"][key] <= report["gated"]["total"][key] + 1e-9
