@@ -50,12 +50,18 @@ def main() -> int:
         "baseline_fps": round(report["baseline"]["fps"], 1),
         "gated_lut": report["gated"]["total"]["LUT"],
         "baseline_lut": report["baseline"]["total"]["LUT"],
+        # the design must fit its board: above 1.0 it could never be placed
+        "gated_lut_utilisation": round(report["gated"]["utilisation"]["LUT"], 4),
+        "gated_bram_utilisation": round(report["gated"]["utilisation"]["BRAM_18K"], 4),
     }
     path = write_benchmark(
         "hw", figures, command=f"python benchmarks/bench_hw.py  (exitflow build -c {CONFIG.name})"
     )
     print(json.dumps(figures, indent=2))
     print(f"wrote {path}")
+    if report.get("over_budget"):
+        print(f"the gated design exceeds {report['board']}: {report['over_budget']}")
+        return 1
     return 0 if mismatches == 0 and minutes < 10 else 1
 
 
