@@ -214,6 +214,9 @@ def fit(
             )
         model.load_state_dict(state["model"])
         restore_stats_collection(model, state["stats_collection"])
+        # brevitas replaces a loaded activation scale's Parameter with the checkpoint's (CPU)
+        # tensor: without this, resuming on a GPU mixes devices
+        model.to(device)
     # The optimiser is made after loading: brevitas replaces an activation scale's Parameter
     # object when a state dict is loaded, and an optimiser made before would train a stale one.
     params = [p for p in model.parameters() if p.requires_grad]

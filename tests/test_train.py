@@ -197,6 +197,21 @@ def test_resume_after_interruption_gives_the_same_weights(synthetic, tmp_path: P
     assert [row["epoch"] for row in history] == [1, 2, 3]
 
 
+@pytest.mark.gpu
+def test_training_on_cuda_resumes_on_cpu(synthetic, tmp_path: Path) -> None:
+    """A run may move between devices: interrupted on the GPU, finished on the CPU."""
+    with pytest.raises(KeyboardInterrupt):
+        _fit(synthetic, tmp_path, _StopAtEpoch(3), device="cuda")
+    state = load_checkpoint(tmp_path / "last.pt")
+    assert state["epoch"] == 2
+    assert all(t.device.type == "cpu" for t in state["model"].values())
+    model = _fit(synthetic, tmp_path, device="cpu")
+    history = load_checkpoint(tmp_path / "last.pt")["history"]
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    acc = exit_accuracies(model, synthetic.test.images, synthetic.test.labels)
+    assert acc[-1] >= 0.85, acc
+
+
 def test_resuming_with_another_config_is_refused(synthetic, tmp_path: Path) -> None:
     _fit(synthetic, tmp_path, epochs=1)
     with pytest.raises(CheckpointError, match="different model, training config"):
