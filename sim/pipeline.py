@@ -93,7 +93,10 @@ def run_simulation(
     exit_index, pred = check_exits(outputs, spec, n, out_dir)
     arrival = arrival_cycles(cfg, n)
     t0 = time.perf_counter()
-    result = simulate(model, exit_index, arrival)
+    # a trace reads every beat of its window: only then are all beats kept; the plot reads
+    # every conditional-buffer beat
+    keep = cfg.trace_window is not None or None
+    result = simulate(model, exit_index, arrival, keep_events=keep, buffer_events=True)
     seconds = time.perf_counter() - t0
     noexit = noexit_check(simulate(model, never_exit(n, model.num_exits)), desc)
     if noexit["ok"] is False:

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from quant.files import atomic_path
-from sim.fast import FastEngine
 from sim.result import RunResult
 
 log = logging.getLogger(__name__)
@@ -35,13 +34,17 @@ def _thin(t: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return t[idx], y[idx]
 
 
-def buffer_series(eng: FastEngine) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Fill of each conditional buffer over time, in frames (beats held / beats per frame)."""
+def buffer_series(r: RunResult) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Fill of each conditional buffer over time, in frames (beats held / beats per frame).
+
+    From the fast engine's copy of every buffer's stored and leaving beats (extra["buffers"]),
+    which a windowed run keeps though it drops the other events.
+    """
     out = {}
-    for st in eng.segs:
-        if st.seg.cbuf is not None and len(st.LV):
-            t, beats = occupancy_series(st.stage[-1].Wf, st.LVf)
-            out[st.seg.cbuf.name] = (t, beats / st.B)
+    for name, (adds, removes, beats_per_frame) in r.extra.get("buffers", {}).items():
+        if len(removes):
+            t, beats = occupancy_series(adds, removes)
+            out[name] = (t, beats / beats_per_frame)
     return out
 
 
@@ -57,8 +60,7 @@ def plot_occupancy(
     except ImportError:
         log.warning("matplotlib is not installed: no %s (pip install matplotlib)", path.name)
         return None
-    eng = r.extra.get("engine")
-    series = buffer_series(eng) if isinstance(eng, FastEngine) else {}
+    series = buffer_series(r)
     fig, (zoom, whole, exits) = plt.subplots(3, 1, figsize=(10, 8))
     ms = 1.0 / (clock_mhz * 1e3)  # cycles -> ms
     end = int(np.sort(r.finish)[min(zoom_frames, r.num_frames) - 1]) if r.num_frames else 0

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.fast import FastEngine
 from sim.model import Model, as_int_array
 from sim.result import RunResult
-from sim.stats import fast_result
+from sim.stats import fast_run
 from sim.stepper import StepperEngine
 
 ENGINES = ("fast", "stepper")
@@ -18,8 +17,14 @@ def simulate(
     exit_index: np.ndarray,
     arrival: np.ndarray | None = None,
     engine: str = "fast",
+    keep_events: bool | None = None,
+    buffer_events: bool = False,
 ) -> RunResult:
     """Per-frame cycles and counters; arrival None means saturated input (every frame at 0).
+
+    keep_events: the fast engine keeps every beat's cycle (extra["engine"], for a trace);
+    None keeps them for short runs only (sim.stats.KEEP_FRAMES). buffer_events: every
+    conditional-buffer beat in extra["buffers"] (the occupancy plot) even when not kept.
 
     Raises DeadlockError (node, frame, cycle) for a design that cannot drain.
     """
@@ -31,7 +36,7 @@ def simulate(
     if n and (arr.min() < 0 or np.any(np.diff(arr) < 0)):
         raise ValueError("arrival cycles must be >= 0 and non-decreasing (frames enter in order)")
     if engine == "fast":
-        return fast_result(FastEngine(model, ex, arr).run())
+        return fast_run(model, ex, arr, keep_events, buffers=buffer_events)
     if engine == "stepper":
         return StepperEngine(model, ex, arr).run()
     raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")

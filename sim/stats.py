@@ -1,32 +1,39 @@
-"""Counters of a fast-engine run, computed in bulk from its event arrays.
+"""Counters of a fast-engine run, computed in bulk from its event arrays, block by block.
 
 The stepper counts the same things cycle by cycle; the definitions (docs/simulator.md) are
 chosen so that both are closed forms of the per-beat constraint times: a beat whose earliest
 cycle without back-pressure is e and which moved at x was blocked x - e cycles, and so on.
 
-Every counter is a sum or a maximum over beats, so it is computed over blocks of about CHUNK
-beats (whole frames) at a time: temporaries stay small and in cache instead of being arrays of
-tens of millions of beats that the kernel has to map and zero for every numpy operation (that
-paging, not the arithmetic, was most of the cost of a 10k-frame run). The event arrays may be
-int32 (sim.fast); every sum is taken over int64 block temporaries.
+Every counter is a sum or a maximum over beats, so the collector takes the rows of each block of
+frames while a windowed engine (sim.fast) still holds them with the history they refer to, and
+combines blocks exactly (sums add, maxima compare). A run that keeps every row is one block.
+Inside a block, work goes in sub-blocks of about CHUNK beats (whole rows): temporaries stay
+small and in cache. The event arrays may be int32 (sim.fast); sums are taken in int64.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from sim.errors import BufferOverflowError
-from sim.fast import NEG, FastEngine, NodeState, SegState
+from sim.fast import BLOCK_FRAMES, NEG, FastEngine, NodeState, SegState
+from sim.model import Model
+from sim.occupancy import CHUNK, NeedAll, StreamOcc, max_occupancy
 from sim.result import RunResult
 
-# Beats per block: large enough that the per-block Python overhead is small, small enough that
-# a block's few temporaries stay in the cache.
-CHUNK = 1 << 15
+# Runs of at most this many frames keep every row (callers may read the engine's arrays):
+# their memory is small, and a window would save nothing.
+KEEP_FRAMES = 1024
 
-# rows [a, b) of a frame-major stream -> (event cycles, earliest cycles), both [b - a, width]
+log = logging.getLogger(__name__)
+
+# logical rows [a, b) of a frame-major stream -> (event cycles, earliest cycles), [b - a, width]
 Rows = Callable[[int, int], tuple[np.ndarray, np.ndarray]]
+# (link name, reader's flat consume cycles, depth, logical beat of reads[0])
+Cons = tuple[str, np.ndarray, int, int]
 
 
 def merge_finish(arrival: np.ndarray, exit_index: np.ndarray) -> np.ndarray:
@@ -39,70 +46,11 @@ def merge_finish(arrival: np.ndarray, exit_index: np.ndarray) -> np.ndarray:
     return finish
 
 
-def _blocks(rows: int, width: int) -> Iterator[tuple[int, int]]:
-    """Row ranges of about CHUNK beats (at least one row)."""
+def _blocks(a: int, b: int, width: int) -> Iterator[tuple[int, int]]:
+    """Row ranges of [a, b) of about CHUNK beats (at least one row)."""
     step = max(1, CHUNK // max(width, 1))
-    for a in range(0, rows, step):
-        yield a, min(rows, a + step)
-
-
-def _exact_held(writes: np.ndarray, reads: np.ndarray) -> tuple[int, int]:
-    """Two binary searches per write: exact for any sorted input, slow on long streams."""
-    held = np.searchsorted(writes, writes, side="right") - np.searchsorted(
-        reads, writes, side="right"
-    )
-    g = int(np.argmax(held))
-    return int(held[g]), g
-
-
-def _above(writes: np.ndarray, reads: np.ndarray, a: int, b: int, h: int) -> np.ndarray:
-    """held[g] > h for writes g in [max(a, h), b): read g - h comes after write g.
-
-    With strictly increasing writes, held[g] = g + 1 - #(reads <= writes[g]), and for sorted
-    reads #(reads <= w) <= g - h exactly when reads[g - h] > w.
-    """
-    g0 = max(a, h)
-    return reads[g0 - h : b - h] > writes[g0:b]
-
-
-def max_occupancy(writes: np.ndarray, reads: np.ndarray) -> tuple[int, int]:
-    """(max beats held, index of the first write that reached it); writes and reads sorted.
-
-    Max held is 1 + the largest h with some held[g] > h; that predicate is monotone in h, so
-    each block only checks whether it beats the best so far (one compare per beat) and
-    gallops up when it does. Falls back on the binary searches when writes repeat a cycle
-    (the merge) or the streams differ in length.
-    """
-    n = len(writes)
-    if n == 0:
-        return 0, -1
-    if len(reads) != n:
-        return _exact_held(writes, reads)
-    best, where = -1, -1  # largest h with held > h so far, and the block that reached it
-    for a in range(0, n, CHUNK):
-        b = min(n, a + CHUNK)
-        if np.any(writes[a + 1 : b] <= writes[a : b - 1]) or (a and writes[a] <= writes[a - 1]):
-            return _exact_held(writes, reads)
-        lo = best + 1
-        if lo >= b or not _above(writes, reads, a, b, lo).any():
-            continue
-        step = 1
-        while lo + step < b and _above(writes, reads, a, b, lo + step).any():
-            lo += step
-            step *= 2
-        hi = min(lo + step, b)  # held > hi nowhere in the block
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if _above(writes, reads, a, b, mid).any():
-                lo = mid
-            else:
-                hi = mid
-        best, where = lo, a
-    if best < 0:
-        return _exact_held(writes, reads)  # nothing ever held: a broken stream, count it slowly
-    b = min(n, where + CHUNK)
-    g = max(where, best) + int(np.argmax(_above(writes, reads, where, b, best)))
-    return best + 1, g
+    for x in range(a, b, step):
+        yield x, min(b, x + step)
 
 
 def _paced(ev: np.ndarray, prev_last: np.ndarray, gaps: np.ndarray, first: int) -> np.ndarray:
@@ -121,173 +69,284 @@ def _paced(ev: np.ndarray, prev_last: np.ndarray, gaps: np.ndarray, first: int) 
 
 
 def _prev_last(a: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """Last column of the rows before rows [lo, hi) of a 2D event array."""
+    """Last column of the rows before physical rows [lo, hi) (row lo - 1 is kept unless lo is
+    the stream's first row: the window holds history)."""
     return a[max(lo - 1, 0) : hi - 1, -1]
 
 
+def _pairs(st: SegState) -> list:
+    """(writer, reader, link) of every FIFO inside a segment."""
+    s = st.seg
+    pairs = [(st.stage[i], st.stage[i + 1], s.stage_links[i + 1]) for i in range(len(st.stage) - 1)]
+    pairs.append((st.stage[-1], st.branch[0], s.branch_links[0]))
+    pairs += [
+        (st.branch[i], st.branch[i + 1], s.branch_links[i + 1]) for i in range(len(st.branch) - 1)
+    ]
+    return pairs
+
+
+def _flat(a: np.ndarray, org: int, lo: int, hi: int) -> np.ndarray:
+    """Rows [lo, hi) (logical) of a 2D array holding rows from org on, flattened."""
+    return a[lo - org : hi - org].reshape(-1)
+
+
 class _Collector:
-    def __init__(self, eng: FastEngine) -> None:
-        self.eng = eng
-        self.occ: dict[str, int] = {}
-        self.stalls: dict[str, dict[str, int]] = {}
-        self.blocked_by: dict[str, dict[str, int]] = {}
+    """Counters of one run, fed each block of rows (FastEngine.run calls begin, then block)."""
 
-    def fifo(
-        self,
-        name: str,
-        depth: int,
-        writes: np.ndarray,
-        reads: np.ndarray,
-        frames: np.ndarray,
-        beats: int,
+    def __init__(
+        self, model: Model, exit_index: np.ndarray, arrival: np.ndarray, buffers: bool
     ) -> None:
-        held, g = max_occupancy(writes, reads)
-        self.occ[name] = held
-        if held > depth:
-            raise BufferOverflowError(name, int(frames[g // beats]), int(writes[g]), held, depth)
+        self.model, self.ex, self.first_beat = model, exit_index, arrival + 1
+        self.record = buffers
+        self.seqs = [np.flatnonzero(exit_index >= k) for k in range(model.num_exits)]
 
-    def reader(self, node: NodeState, avail: Callable[[int, int], np.ndarray]) -> None:
+    def begin(self, eng: FastEngine) -> None:
+        """Empty counters, created in the order the reports list them."""
+        self.eng = eng
+        n, segs = len(self.ex), eng.segs
+        reach = [len(s) for s in self.seqs]
+        self.done = [0] * len(segs)
+        self.start = np.zeros(n, np.int64)
+        self.occ: dict[str, int] = {}
+        self.fifos: dict[str, tuple[StreamOcc, int, np.ndarray, int]] = {}
+        self.stalls: dict[str, dict[str, int]] = {}
+        self.by: dict[str, dict[str, int]] = {}
+        self.cols: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # per-frame buffer in/out
+        # every stored and leaving beat of each buffer, for the occupancy plot (sim.plots)
+        self.buffers: dict[str, tuple[list[np.ndarray], list[np.ndarray], int]] = {}
+        self.cont: dict[int, tuple[np.ndarray, int]] = {}  # released rows of the last block
+
+        def fifo(name: str, depth: int, nw: int, nr: int, frames: np.ndarray, beats: int) -> None:
+            self.occ[name] = 0
+            self.fifos[name] = (StreamOcc(nw, nr), depth, frames, beats)
+
+        for k, st in enumerate(segs):
+            s, m = st.seg, reach[k]
+            self.stalls[st.stage[0].t.name] = {"blocked": 0, "full": 0, "starved": 0}
+            for w, r, ln in _pairs(st):
+                self.stalls[r.t.name] = {"blocked": 0, "full": 0, "starved": 0}
+                fifo(ln.name, ln.depth, m * w.O, m * r.t.in_beats, self.seqs[k], w.O)
+            for node in (*st.stage, *st.branch):
+                self.by[node.t.name] = {ln.name: 0 for w, _, ln in _pairs(st) if w is node}
+            if s.cbuf is not None:
+                self.by[st.stage[-1].t.name][s.cbuf.name] = 0
+            if s.verdict is not None:
+                last = st.branch[-1]
+                self.by[last.t.name][s.verdict.name] = 0
+                fifo(s.verdict.name, s.verdict.depth, m * last.O, m, self.seqs[k], 1)
+            if s.cbuf is None:
+                continue
+            fifo(s.cbuf.name, s.cbuf.capacity, m * st.B, m * st.B, self.seqs[k], st.B)
+            self.occ[f"{s.cbuf.name}.frames"] = 0
+            self.cols[k] = (np.zeros(m, np.int64), np.zeros(m, np.int64))
+            self.buffers[s.cbuf.name] = ([], [], st.B)
+            self.stalls[s.cbuf.name] = {"blocked": 0, "full": 0, "starved": 0}
+            link, nxt = self.model.segments[k + 1].stage_links[0], segs[k + 1].stage[0]
+            self.by[s.cbuf.name] = {link.name: 0}
+            m1 = reach[k + 1]
+            fifo(link.name, link.depth, m1 * st.B, m1 * nxt.t.in_beats, self.seqs[k + 1], st.B)
+
+    def block(self, eng: FastEngine, counters: list[int]) -> None:
+        """Count the rows each segment solved since the last block."""
+        for k in range(len(eng.segs)):
+            if counters[k] > self.done[k]:
+                self._segment(k, self.done[k], counters[k])
+        self.done = list(counters)
+
+    def _fifo(self, name: str, writes: np.ndarray, a: int, reads: np.ndarray, r0: int) -> None:
+        self.fifos[name][0].add(writes, a, reads, r0)
+
+    def _segment(self, k: int, a: int, b: int) -> None:
+        st = self.eng.segs[k]
+        s, org = st.seg, st.org
+        first = st.stage[0]
+        if k == 0:
+            self.start[a:b] = first.R[a - org : b - org, 0]
+            self._reader(first, a, b, self._dma)
+        else:
+            prev, (cont, c0) = self.eng.segs[k - 1], self.cont[k - 1]
+
+            def released(x: int, y: int) -> np.ndarray:
+                """Cycle each released beat is readable from."""
+                return np.add(prev.LV[cont[x - c0 : y - c0] - prev.org], 1, dtype=np.int64)
+
+            self._reader(first, a, b, released)
+        pairs = _pairs(st)
+        for w, r, link in pairs:
+            self._reader(
+                r, a, b, lambda x, y, w=w: np.add(w.W[x - org : y - org], 1, dtype=np.int64)
+            )
+            self._fifo(link.name, _flat(w.W, org, a, b), a * w.O, r.Rf, org * r.t.in_beats)
+        for node in (*st.stage, *st.branch):
+            cons = [
+                (ln.name, r.Rf, ln.depth, org * r.t.in_beats) for w, r, ln in pairs if w is node
+            ]
+            if node is st.stage[-1] and s.cbuf is not None:
+                cons.append((s.cbuf.name, st.LVf, s.cbuf.capacity, org * st.B))
+            if node is st.branch[-1] and s.verdict is not None:
+                cons.append((s.verdict.name, st.F, s.verdict.depth, org))
+                self._fifo(s.verdict.name, _flat(node.W, org, a, b), a * node.O, st.F, org)
+            self._node_writer(node, a, b, cons)
+        if s.cbuf is None:
+            return
+        stage_w = st.stage[-1].W
+        self._fifo(s.cbuf.name, _flat(stage_w, org, a, b), a * st.B, st.LVf, org * st.B)
+        cw, clv = self.cols[k]
+        cw[a:b] = stage_w[a - org : b - org, 0]
+        clv[a:b] = st.LV[a - org : b - org, -1]
+        if self.record or self.eng.keep:  # (kept rows: views, no copy)
+            bw, blv, _ = self.buffers[s.cbuf.name]
+            bw.append(
+                _flat(stage_w, org, a, b) if self.eng.keep else _flat(stage_w, org, a, b).copy()
+            )
+            blv.append(_flat(st.LV, org, a, b) if self.eng.keep else _flat(st.LV, org, a, b).copy())
+        cont = a + np.flatnonzero(self.ex[self.seqs[k][a:b]] > k)
+        a1 = self.done[k + 1]  # the next segment's rows of this block: these frames, in order
+        self.cont[k] = (cont, a1)
+        b1 = a1 + len(cont)
+        nxt = self.eng.segs[k + 1]
+        link, n0 = self.model.segments[k + 1].stage_links[0], nxt.stage[0]
+        r0 = nxt.org * n0.t.in_beats
+        cons = [(link.name, n0.Rf, link.depth, r0)]
+
+        def rows(x: int, y: int) -> tuple[np.ndarray, np.ndarray]:
+            """Release times of the continuing frames and their earliest cycles: stored, after
+            the take (first beat) or the previous beat (others)."""
+            idx = cont[x - a1 : y - a1] - org
+            lv = st.LV[idx]
+            e = np.empty(lv.shape, np.int64)
+            e[:, 0] = st.F[idx]
+            e[:, 1:] = lv[:, :-1]
+            np.maximum(e, stage_w[idx], out=e)
+            e += 1
+            return lv, e
+
+        self._writer(s.cbuf.name, a1, b1, st.B, rows, cons)
+        # the next segment's input FIFO: released beats in, its first node's reads out
+        self._fifo(link.name, st.LV[cont - org].reshape(-1), a1 * st.B, n0.Rf, r0)
+
+    def _dma(self, a: int, b: int) -> np.ndarray:
+        """The DMA: only a frame's first beat waits (for its arrival)."""
+        d = np.full((b - a, self.eng.segs[0].stage[0].t.in_beats), NEG, np.int64)
+        d[:, 0] = self.first_beat[a:b]
+        return d
+
+    def _reader(self, node: NodeState, a: int, b: int, avail: Callable) -> None:
         """starved: cycles a read was due but its beat absent; full: due and present, but K
-        frames in flight. avail(a, b): cycle each beat of rows [a, b) is readable from."""
-        t = node.t
+        frames in flight. avail(x, y): cycle each beat of rows [x, y) is readable from."""
+        t, org = node.t, node.org
         gaps = np.concatenate([[t.rgap0], np.diff(t.in_off)])
         starved = full = 0
-        for a, b in _blocks(len(node.R), t.in_beats):
-            r = node.R[a:b]
-            p = _paced(r, _prev_last(node.R, a, b), gaps, 0)
-            d = avail(a, b)
-            x = np.minimum(d, r)
-            x -= p
-            starved += int(np.maximum(x, 0, out=x).sum())
-            np.maximum(p, d, out=x)
-            np.subtract(r, x, out=x)
-            full += int(np.maximum(x, 0, out=x).sum())
-        self.stalls[t.name] = {"blocked": 0, "full": full, "starved": starved}
+        for x0, y0 in _blocks(a, b, t.in_beats):
+            x, y = x0 - org, y0 - org
+            r = node.R[x:y]
+            p = _paced(r, _prev_last(node.R, x, y), gaps, 0)
+            d = avail(x0, y0)
+            z = np.minimum(d, r)
+            z -= p
+            starved += int(np.maximum(z, 0, out=z).sum())
+            np.maximum(p, d, out=z)
+            np.subtract(r, z, out=z)
+            full += int(np.maximum(z, 0, out=z).sum())
+        c = self.stalls[t.name]
+        c["full"] += full
+        c["starved"] += starved
 
-    def writer(
-        self, name: str, n: int, width: int, rows: Rows, cons: list[tuple[str, np.ndarray, int]]
-    ) -> None:
+    def _writer(self, name: str, a: int, b: int, width: int, rows: Rows, cons: list[Cons]) -> None:
         """blocked: cycles from a beat's earliest cycle without back-pressure to its write;
         blocked_by a consumer: the part of that before the consumer's FIFO had room."""
         blocked = 0
-        by = dict.fromkeys((link for link, _, _ in cons), 0)
-        for a, b in _blocks(n, width):
-            x2, e2 = rows(a, b)
+        by = self.by[name]
+        for x0, y0 in _blocks(a, b, width):
+            x2, e2 = rows(x0, y0)
             x, e = x2.reshape(-1), e2.reshape(-1)
             blocked += int(np.subtract(x, e, dtype=np.int64).sum())
-            ga, gb = a * width, b * width
-            for link, reads, depth in cons:
+            ga, gb = x0 * width, y0 * width
+            for link, reads, depth, r0 in cons:
                 lo = max(ga, depth)  # write g < depth always finds room
                 if lo >= gb:
                     continue
                 # room for write g from read g - depth + 1
-                s = np.add(reads[lo - depth : gb - depth], 1, dtype=np.int64)
+                s = np.add(reads[lo - depth - r0 : gb - depth - r0], 1, dtype=np.int64)
                 np.minimum(s, x[lo - ga :], out=s)
                 s -= e[lo - ga :]
                 by[link] += int(np.maximum(s, 0, out=s).sum())
         self.stalls[name]["blocked"] += blocked
-        by = {k: v for k, v in by.items() if v}
-        if by:
-            self.blocked_by[name] = by
 
-    def node_writer(self, node: NodeState, cons: list[tuple[str, np.ndarray, int]]) -> None:
-        t = node.t
+    def _node_writer(self, node: NodeState, a: int, b: int, cons: list[Cons]) -> None:
+        t, org = node.t, node.org
         gaps = np.concatenate([[t.wgap0], np.diff(t.out_off)])
 
-        def rows(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
-            w = node.W[a:b]
-            e = _paced(w, _prev_last(node.W, a, b), gaps, NEG)
-            data = np.add(node.R[a:b][:, t.dep], t.dlat, dtype=np.int64)
+        def rows(x0: int, y0: int) -> tuple[np.ndarray, np.ndarray]:
+            x, y = x0 - org, y0 - org
+            w = node.W[x:y]
+            e = _paced(w, _prev_last(node.W, x, y), gaps, NEG)
+            data = np.add(node.R[x:y][:, t.dep], t.dlat, dtype=np.int64)
             return w, np.maximum(e, data, out=e)
 
-        self.writer(t.name, len(node.W), t.out_beats, rows, cons)
+        self._writer(t.name, a, b, t.out_beats, rows, cons)
+
+    def result(self) -> RunResult:
+        """The RunResult of the finished run (BufferOverflowError on an engine bug)."""
+        eng, ex = self.eng, self.ex
+        for k, st in enumerate(eng.segs):
+            if k in self.cols:
+                self.occ[f"{st.seg.cbuf.name}.frames"], _ = max_occupancy(*self.cols[k])
+        for name, (occ, depth, frames, beats) in self.fifos.items():
+            held, g, cycle = occ.result()
+            self.occ[name] = held
+            if held > depth:
+                raise BufferOverflowError(name, int(frames[g // beats]), cycle, held, depth)
+        finish = merge_finish(eng.merge_arrival, ex)
+        self.occ["merge"], _ = max_occupancy(np.sort(eng.merge_arrival - 1), np.sort(finish))
+
+        def join(parts: list[np.ndarray]) -> np.ndarray:
+            return parts[0] if len(parts) == 1 else np.concatenate(parts or [np.zeros(0, np.int64)])
+
+        buffers = {
+            name: (join(w), join(lv), beats)
+            for name, (w, lv, beats) in self.buffers.items()
+            if self.record or eng.keep
+        }
+        return RunResult(
+            exit_index=ex.copy(),
+            arrival=eng.arrival.copy(),
+            start=self.start,
+            finish=finish,
+            max_occupancy=self.occ,
+            stalls=self.stalls,
+            blocked_by={
+                n: {k: v for k, v in by.items() if v}
+                for n, by in self.by.items()
+                if any(by.values())
+            },
+            extra={"engine": eng, "buffers": buffers},
+        )
 
 
-def _cbuf_rows(st: SegState, cont: np.ndarray) -> Rows:
-    """Release times of the continuing frames and their earliest cycles: stored, after the
-    take (first beat) or the previous beat (others)."""
-    stage_w = st.stage[-1].W
+def fast_run(
+    model: Model,
+    exit_index: np.ndarray,
+    arrival: np.ndarray,
+    keep: bool | None = None,
+    window: int = 0,
+    block: int = BLOCK_FRAMES,
+    buffers: bool = False,
+) -> RunResult:
+    """Run the fast engine and count; keep None keeps every row for short runs only.
 
-    def rows(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
-        idx = cont[a:b]
-        lv = st.LV[idx]
-        e = np.empty(lv.shape, np.int64)
-        e[:, 0] = st.F[idx]
-        e[:, 1:] = lv[:, :-1]
-        np.maximum(e, stage_w[idx], out=e)
-        e += 1
-        return lv, e
-
-    return rows
-
-
-def _released(lv: np.ndarray, cont: np.ndarray) -> Callable[[int, int], np.ndarray]:
-    """Cycle each beat released into the next segment is readable from, by released row."""
-    return lambda a, b: np.add(lv[cont[a:b]], 1, dtype=np.int64)
-
-
-def fast_result(eng: FastEngine) -> RunResult:
-    """RunResult of a finished FastEngine (raises BufferOverflowError on an engine bug)."""
-    col = _Collector(eng)
-    ex = eng.exit_index
-    segs: list[SegState] = eng.segs
-    first_beat = eng.arrival + 1
-
-    def dma(a: int, b: int) -> np.ndarray:
-        """The DMA: only a frame's first beat waits (for its arrival)."""
-        d = np.full((b - a, segs[0].stage[0].t.in_beats), NEG, np.int64)
-        d[:, 0] = first_beat[a:b]
-        return d
-
-    avail: Callable[[int, int], np.ndarray] = dma
-    for k, st in enumerate(segs):
-        s = st.seg
-        seq = eng.sequence(k)
-        # (writer, reader, link) of every FIFO inside the segment
-        pairs = [
-            (st.stage[i], st.stage[i + 1], s.stage_links[i + 1]) for i in range(len(st.stage) - 1)
-        ]
-        pairs.append((st.stage[-1], st.branch[0], s.branch_links[0]))
-        pairs += [
-            (st.branch[i], st.branch[i + 1], s.branch_links[i + 1])
-            for i in range(len(st.branch) - 1)
-        ]
-        col.reader(st.stage[0], avail)
-        for w, r, link in pairs:
-            col.reader(r, lambda a, b, w=w: np.add(w.W[a:b], 1, dtype=np.int64))
-            col.fifo(link.name, link.depth, w.Wf, r.Rf, seq, w.O)
-        for node in (*st.stage, *st.branch):
-            cons = [(ln.name, r.Rf, ln.depth) for w, r, ln in pairs if w is node]
-            if node is st.stage[-1] and s.cbuf is not None:
-                cons.append((s.cbuf.name, st.LVf, s.cbuf.capacity))
-            if node is st.branch[-1] and s.verdict is not None:
-                cons.append((s.verdict.name, st.F, s.verdict.depth))
-                col.fifo(s.verdict.name, s.verdict.depth, node.Wf, st.F, seq, 1)
-            col.node_writer(node, cons)
-        if s.cbuf is None:
-            continue
-        stage_w = st.stage[-1].W
-        col.fifo(s.cbuf.name, s.cbuf.capacity, stage_w.reshape(-1), st.LVf, seq, st.B)
-        col.occ[f"{s.cbuf.name}.frames"], _ = max_occupancy(stage_w[:, 0], st.LV[:, -1])
-        cont = np.flatnonzero(ex[seq] > k)
-        col.stalls[s.cbuf.name] = {"blocked": 0, "full": 0, "starved": 0}
-        link = eng.model.segments[k + 1].stage_links[0]
-        nxt = segs[k + 1].stage[0]
-        rows = _cbuf_rows(st, cont)
-        col.writer(s.cbuf.name, len(cont), st.B, rows, [(link.name, nxt.Rf, link.depth)])
-        # the next segment's input FIFO: released beats in, its first node's reads out
-        released = st.LV[cont].reshape(-1)
-        col.fifo(link.name, link.depth, released, nxt.Rf, seq[cont], st.B)
-        avail = _released(st.LV, cont)
-    finish = merge_finish(eng.merge_arrival, ex)
-    col.occ["merge"], _ = max_occupancy(np.sort(eng.merge_arrival - 1), np.sort(finish))
-    return RunResult(
-        exit_index=ex.copy(),
-        arrival=eng.arrival.copy(),
-        start=eng.start(),
-        finish=finish,
-        max_occupancy=col.occ,
-        stalls=col.stalls,
-        blocked_by=col.blocked_by,
-        extra={"engine": eng},
-    )
+    window/block (windowed runs): rows of history beyond the model's look-back, frames a block.
+    buffers: a windowed run copies every conditional-buffer beat into extra["buffers"] for the
+    occupancy plot (sim.plots); a run keeping every row has them anyway.
+    """
+    if keep is None:
+        keep = len(exit_index) <= KEEP_FRAMES
+    col = _Collector(model, exit_index, arrival, buffers)
+    if not keep:
+        try:
+            FastEngine(model, exit_index, arrival, window, block).run(col)
+            return col.result()
+        except NeedAll:
+            log.info("a stream outside the windowed counters' fast path: rerun keeping all rows")
+    FastEngine(model, exit_index, arrival).run(col)
+    return col.result()

@@ -31,8 +31,8 @@ def _rows(
 def trace_rows(r: RunResult, first: int, last: int) -> list[Row]:
     """All events in cycles [first, last], sorted by cycle."""
     eng = r.extra.get("engine")
-    if not isinstance(eng, FastEngine):
-        raise ValueError("a trace needs the fast engine's event arrays")
+    if not isinstance(eng, FastEngine) or not eng.keep:
+        raise ValueError("a trace needs the fast engine's event arrays (keep_events=True)")
     rows: list[Row] = []
     for k, st in enumerate(eng.segs):
         seq = eng.sequence(k)

@@ -152,7 +152,7 @@ def test_blocked_occupancy_equals_the_exact_count(monkeypatch):
     """The block-wise occupancy count (one compare per beat, galloping where a block beats the
     best so far) agrees with two binary searches per beat, across block boundaries, with
     repeated read cycles (a dropped frame leaves at once) and when the FIFO overflowed."""
-    from sim import stats
+    from sim import occupancy as stats
 
     monkeypatch.setattr(stats, "CHUNK", 16)  # many blocks per stream
     rng = np.random.default_rng(0)

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings, target
 from hypothesis import strategies as st
 
 import sim.fast as fast_mod
+import sim.fast_rows as fast_rows
 from sim.errors import DeadlockError
 from sim.model import CondBuffer, Link, Model, NodeTiming, Segment, check_model
 from sim.run import simulate
@@ -109,11 +110,11 @@ def test_sequential_fallback_equals_stepper(data):
     """The exact beat-by-beat solve the fast engine falls back to (1-deep FIFOs) is exact too."""
     m = data.draw(model())
     ex, arrival = data.draw(workload(m))
-    saved, fast_mod.MAX_ROUNDS = fast_mod.MAX_ROUNDS, 0
+    saved, fast_rows.MAX_ROUNDS = fast_rows.MAX_ROUNDS, 0
     try:
         fast = simulate(m, ex, arrival, engine="fast")
     finally:
-        fast_mod.MAX_ROUNDS = saved
+        fast_rows.MAX_ROUNDS = saved
     assert fast.timing_equal(simulate(m, ex, arrival, engine="stepper")) == []
 
 

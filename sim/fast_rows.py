@@ -1,0 +1,216 @@
+"""Row solvers of the fast engine (sim.fast): one process's beats of one frame, in place.
+
+Rows are addressed by their logical index (the frame's position in its segment's stream); the
+arrays hold rows from `org` on, so a windowed run (sim.fast) keeps only the last few frames: a
+row's physical index is its logical index minus `org`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.model import NodeTiming
+
+NEG = -(1 << 60)  # "no constraint": far below any cycle, safe to add small constants to
+# Rounds of the same-frame fix-point before the exact sequential solve takes over. Two suffice
+# unless a FIFO is 1 deep (the fix-point then advances one beat per round).
+MAX_ROUNDS = 4
+
+
+class _CycleOverflow(Exception):
+    """A cycle reached the int32 limit: the run is redone with int64 event arrays."""
+
+
+def _check(row: np.ndarray, limit: int) -> None:
+    """Raise _CycleOverflow when a just-computed non-decreasing row reaches limit.
+
+    Rows are solved in place in the event arrays' dtype: every input row was checked below
+    the int32 limit and the constants added are far below 2^30, so int32 cannot wrap before this.
+    """
+    if row[-1] >= limit:
+        raise _CycleOverflow
+
+
+def _cummax(d: np.ndarray) -> None:
+    """d = running maximum of d, in place.
+
+    maximum.accumulate is a scalar loop (about 3 ns a beat); in the bench-fmnist3 run 83% of
+    the rows are already non-decreasing (a starved process follows its input) or bounded by
+    their first beat (a process paced after the previous frame), which the vectorised max and
+    compare below find at a fraction of that.
+    """
+    top = d.max()
+    if d[0] == top:
+        d.fill(top)
+    elif not (d[1:] >= d[:-1]).all():
+        np.maximum.accumulate(d, out=d)
+
+
+def _cumsolve(c: np.ndarray, off: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """out[j] = max(out[j-1] + off[j] - off[j-1], c[j]), out[0] = c[0] (off[0] == 0).
+
+    Solved in place in out (the event row itself): no temporaries per frame and process.
+    """
+    np.subtract(c, off, out=out)
+    _cummax(out)
+    out += off
+    return out
+
+
+class NodeState:
+    """Read and write times of one node: R [rows, in_beats], W [rows, out_beats] holding logical
+    rows org, org + 1, ...; its per-beat constants in the event dtype (int32 arithmetic moves
+    half the bytes of int64)."""
+
+    __slots__ = (
+        "O",
+        "R",
+        "Rf",
+        "W",
+        "Wf",
+        "c",
+        "dep",
+        "dep_id",
+        "dlat",
+        "in_off",
+        "in_off1",
+        "limit",
+        "org",
+        "out_rel",
+        "t",
+    )
+
+    def __init__(self, t: NodeTiming, n: int, dtype: type, limit: int) -> None:
+        self.t = t
+        self.O = t.out_beats
+        self.org = 0
+        self.R = np.zeros((n, t.in_beats), dtype)
+        self.W = np.zeros((n, t.out_beats), dtype)
+        self.Rf = self.R.reshape(-1)
+        self.Wf = self.W.reshape(-1)
+        self.limit = limit
+        self.c = np.empty(t.out_beats, dtype)  # the write side's bounds, reused every frame
+        self.in_off = t.in_off.astype(dtype)
+        self.in_off1 = self.in_off - 1  # a beat written at x is readable from x + 1
+        self.out_rel = t.out_rel.astype(dtype)
+        self.dlat = t.dlat.astype(dtype)
+        self.dep = t.dep.astype(np.intp)
+        # output beat k depends on input beat k (same beat counts): a plain add, no gather
+        self.dep_id = t.in_beats == t.out_beats and bool((t.dep == np.arange(t.out_beats)).all())
+
+    def first_bound(self, phi: int) -> int:
+        """Earliest read of frame phi's first beat: pacing after the last frame, frames in flight."""
+        t = self.t
+        if not phi:
+            return NEG
+        p = phi - self.org
+        x0 = int(self.R[p - 1, -1]) + t.rgap0
+        if phi >= t.inflight:
+            x0 = max(x0, int(self.W[p - t.inflight, -1]) + 1)
+        return x0
+
+    def read_dma(self, phi: int, avail: int) -> None:
+        """Row phi of R when only beat 0 waits, until cycle avail (the DMA's closed form)."""
+        row = np.add(self.in_off, max(self.first_bound(phi), avail), out=self.R[phi - self.org])
+        _check(row, self.limit)
+
+    def read(self, phi: int, writes: np.ndarray) -> np.ndarray:
+        """Row phi of R given the cycles its input beats were written (readable one later)."""
+        x0 = self.first_bound(phi)
+        row = np.subtract(writes, self.in_off1, out=self.R[phi - self.org])
+        if row[0] < x0:
+            row[0] = x0
+        _cummax(row)
+        row += self.in_off
+        _check(row, self.limit)
+        return row
+
+
+class _Consumer:
+    """The reader side of a FIFO of `depth` beats, as seen by its writer of `o` beats a frame.
+
+    `reads` is the flat array of the reader's consume cycles in stream order, from row
+    owner.org on (owner: the reader's node or segment state); `node` is set when the reader is a
+    node whose row for the same frame must be solved with the writer. The scratch rows are
+    allocated once: a frame's bounds cost no allocation.
+    """
+
+    __slots__ = ("depth", "flag", "head1", "node", "owner", "reads", "tmp", "width")
+
+    def __init__(
+        self, reads: np.ndarray, depth: int, o: int, owner: object, node: NodeState | None = None
+    ) -> None:
+        self.reads, self.depth, self.node, self.owner = reads, depth, node, owner
+        self.width = node.t.in_beats if node is not None else o  # beats per row of reads
+        self.tmp = np.empty(o, reads.dtype)
+        self.flag = np.empty(max(o - depth, 0), bool)
+        # read j - depth >= read 0 + in_off[j - depth]: the reader's pacing, + 1 for the write
+        self.head1 = node.in_off[: max(o - depth, 0)] + 1 if node is not None else None
+
+    def prev(self, idx: int, c: np.ndarray) -> None:
+        """Space for beats of stream frame idx freed by earlier frames' reads: c >= read + 1."""
+        o, d = len(c), self.depth
+        base = idx * o - d
+        lo, hi = max(0, -base), min(d, o)
+        if lo < hi:
+            base -= self.owner.org * self.width
+            seg = np.add(self.reads[base + lo : base + hi], 1, out=self.tmp[: hi - lo])
+            np.maximum(c[lo:hi], seg, out=c[lo:hi])
+
+
+def _write(
+    c: np.ndarray, off: np.ndarray, cons: list[_Consumer], idx: int, out: np.ndarray
+) -> None:
+    """Solve a writer's row into out (its event row) against its consumers (same-frame FIFO
+    feedback iterated); stores the readers' rows of frame idx on the way."""
+    o = len(c)
+    for k in cons:
+        k.prev(idx, c)
+        d = k.depth
+        if k.node is not None and d < o:
+            # The reader's own pacing bounds its reads from below (read j >= read 0 + in_off[j],
+            # read 0 after write 0): a slower reader then needs no second round.
+            r0 = max(k.node.first_bound(idx), int(c[0]) + 1)
+            lim = np.add(k.head1, r0, out=k.tmp[: o - d])
+            np.maximum(c[d:], lim, out=c[d:])
+    x = _cumsolve(c, off, out)
+    for _ in range(MAX_ROUNDS):
+        moved = False
+        for k in cons:
+            if k.node is None:
+                continue
+            row = k.node.read(idx, x)
+            d = k.depth
+            if d < o:
+                # write g needs read g - d + 1 <= write g, i.e. read g - d < write g
+                late = np.greater_equal(row[: o - d], x[d:], out=k.flag)
+                if late.any():
+                    # a valid lower bound (from a lower bound of the reads): keeps the solution
+                    need = np.add(row[: o - d], 1, out=k.tmp[: o - d])
+                    np.maximum(c[d:], need, out=c[d:])
+                    moved = True
+        if not moved:
+            return
+        x = _cumsolve(c, off, out)
+    out[:] = _sequential(c, off, [k for k in cons if k.node is not None], idx)
+
+
+def _sequential(c: np.ndarray, off: np.ndarray, cons: list[_Consumer], idx: int) -> np.ndarray:
+    """The same least solution, beat by beat: writer beat k, then every reader's beat k."""
+    cl, gaps = c.tolist(), np.diff(off).tolist()
+    readers = [(k.depth, k.node.first_bound(idx), np.diff(k.node.t.in_off).tolist()) for k in cons]
+    ys: list[list[int]] = [[] for _ in cons]
+    x: list[int] = []
+    for j, cj in enumerate(cl):
+        v = cj if j == 0 else max(x[j - 1] + gaps[j - 1], cj)
+        for (d, _, _), y in zip(readers, ys):
+            if j >= d and y[j - d] + 1 > v:
+                v = y[j - d] + 1
+        x.append(v)
+        for (_, first, g), y in zip(readers, ys):
+            y.append(max(first, v + 1) if j == 0 else max(y[j - 1] + g[j - 1], v + 1))
+    for k, y in zip(cons, ys):
+        if y[-1] >= k.node.limit:  # before the store: int32 could not hold it
+            raise _CycleOverflow
+        k.node.R[idx - k.node.org] = y
+    return np.asarray(x, np.int64)
