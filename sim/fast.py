@@ -212,10 +212,20 @@ class FastEngine:
             self._run(collector)
         except _CycleOverflow:
             log.info("cycles beyond %d: event arrays redone in int64", CYCLE_LIMIT32)
+            self._release()
             self.segs = []  # the int32 arrays go before the int64 ones come
             self._build(np.int64, 1 << 62)
             self._run(collector)
+        finally:
+            self._release()
         return self
+
+    def _release(self) -> None:
+        """Drop the FIFO consumers. A consumer whose reader is its own segment refers back to
+        the SegState holding it: without this, every run's event arrays wait for the cyclic
+        garbage collector, and buffer sizing (hundreds of runs) grew to 1.7 GB instead of 0.15."""
+        for st in self.segs:
+            st.stage_cons, st.branch_cons, st.next_cons = [], [], []
 
     def _run(self, collector: Collector | None) -> None:
         if collector is not None:

@@ -171,3 +171,24 @@ def test_blocked_occupancy_equals_the_exact_count(monkeypatch):
     assert overflowed > 0  # large occupancies (long gallops) were exercised too
     # writes repeating a cycle (the merge) are counted exactly
     assert stats.max_occupancy(np.array([3, 3, 3]), np.array([4, 5, 6])) == (3, 0)
+
+
+def test_an_engine_run_frees_its_arrays_without_the_cycle_collector():
+    """Buffer sizing runs the engine hundreds of times: arrays kept alive by reference cycles
+    until the cyclic collector ran grew one sizing to 1.7 GB."""
+    import gc
+    import weakref
+
+    from sim.fast import FastEngine
+
+    model = model_from_hwdesc(load_hwdesc(DATA))
+    exits = np.random.default_rng(3).integers(0, model.num_exits, 50)
+    gc.disable()
+    try:
+        eng = FastEngine(model, exits, np.zeros(50, np.int64)).run()
+        segs = [weakref.ref(s) for s in eng.segs]
+        assert any(s.seg.cbuf is not None for s in eng.segs)  # the consumers that point back
+        del eng
+        assert all(ref() is None for ref in segs), "a SegState outlived its engine"
+    finally:
+        gc.enable()
