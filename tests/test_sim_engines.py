@@ -66,9 +66,9 @@ def model(draw, max_exits: int = 3) -> Model:
 
 
 @st.composite
-def workload(draw, m: Model) -> tuple[np.ndarray, np.ndarray]:
+def workload(draw, m: Model, max_frames: int = 12) -> tuple[np.ndarray, np.ndarray]:
     """Exit sequences (random, none exiting, bursts of continuing frames) and arrivals."""
-    n = draw(st.integers(1, 12))
+    n = draw(st.integers(1, max_frames))
     e = m.num_exits
     kind = draw(st.sampled_from(["random", "worst", "bursts"]))
     if kind == "worst":

@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_sim_engines import model
+from test_sim_engines import model, workload
 
 import sim.fast as fast_mod
 from sim.errors import DeadlockError
@@ -20,20 +20,9 @@ from sim.stats import fast_run
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-@st.composite
-def long_workload(draw, m: Model) -> tuple[np.ndarray, np.ndarray]:
+def long_workload(m: Model) -> st.SearchStrategy:
     """Runs of up to 60 frames: many blocks and slides of a small window."""
-    n = draw(st.integers(1, 60))
-    e = m.num_exits
-    kind = draw(st.sampled_from(["random", "worst", "bursts"]))
-    if kind == "worst":
-        ex = [e - 1] * n
-    elif kind == "bursts":
-        ex = [e - 1 if (f // 5) % 2 == 0 else 0 for f in range(n)]
-    else:
-        ex = draw(st.lists(st.integers(0, e - 1), min_size=n, max_size=n))
-    gap = draw(st.integers(0, 30))
-    return np.array(ex, np.int64), np.arange(n, dtype=np.int64) * gap
+    return workload(m, max_frames=60)
 
 
 def _same(m: Model, ex: np.ndarray, arrival: np.ndarray, window: int, block: int) -> None:
