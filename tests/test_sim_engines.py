@@ -66,6 +66,17 @@ def model(draw, max_exits: int = 3) -> Model:
 
 
 @st.composite
+def deadlocking_model(draw) -> tuple[Model, int]:
+    """A random model whose conditional buffer after exit k holds less than a frame, and k."""
+    m = draw(model(max_exits=3).filter(lambda m: m.num_exits >= 2))
+    k = draw(st.integers(0, m.num_exits - 2))
+    seg = m.segments[k]
+    cap = draw(st.integers(0, seg.cbuf.frame_beats - 1))
+    small = replace(seg, cbuf=CondBuffer(seg.cbuf.name, seg.cbuf.frame_beats, 0, cap))
+    return replace(m, segments=(*m.segments[:k], small, *m.segments[k + 1 :])), k
+
+
+@st.composite
 def workload(draw, m: Model, max_frames: int = 12) -> tuple[np.ndarray, np.ndarray]:
     """Exit sequences (random, none exiting, bursts of continuing frames) and arrivals."""
     n = draw(st.integers(1, max_frames))
@@ -144,12 +155,7 @@ def test_int64_redo_equals_stepper(data):
 @given(data=st.data())
 def test_engines_report_the_same_deadlock(data):
     """A conditional buffer smaller than a frame deadlocks; both name node, frame and cycle."""
-    m = data.draw(model(max_exits=3).filter(lambda m: m.num_exits >= 2))
-    k = data.draw(st.integers(0, m.num_exits - 2))
-    seg = m.segments[k]
-    cap = data.draw(st.integers(0, seg.cbuf.frame_beats - 1))
-    small = replace(seg, cbuf=CondBuffer(seg.cbuf.name, seg.cbuf.frame_beats, 0, cap))
-    m = replace(m, segments=(*m.segments[:k], small, *m.segments[k + 1 :]))
+    m, k = data.draw(deadlocking_model())
     ex, arrival = data.draw(workload(m))
     reports = []
     for engine in ("fast", "stepper"):
@@ -161,7 +167,7 @@ def test_engines_report_the_same_deadlock(data):
     assert reports[0] == reports[1]
     reached = np.flatnonzero(ex >= k)
     if len(reached):  # the first frame to reach stage k is stuck there
-        assert reports[0][:2] == (seg.stage[-1].name, int(reached[0]))
+        assert reports[0][:2] == (m.segments[k].stage[-1].name, int(reached[0]))
     else:
         assert reports[0] is None
 

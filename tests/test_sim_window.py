@@ -4,16 +4,14 @@ one frame, deadlocks (node, frame, cycle), the int64 redo, and the block-wise oc
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_sim_engines import model, workload
+from test_sim_engines import deadlocking_model, model, workload
 
 import sim.fast as fast_mod
 from sim.errors import DeadlockError
-from sim.model import CondBuffer, Model
+from sim.model import Model
 from sim.occupancy import StreamOcc, _exact_held
 from sim.stats import fast_run
 
@@ -64,12 +62,7 @@ def test_windowed_int64_redo_is_exact(data):
 @SETTINGS
 @given(data=st.data())
 def test_windowed_deadlock_is_the_same(data):
-    m = data.draw(model(max_exits=3).filter(lambda m: m.num_exits >= 2))
-    k = data.draw(st.integers(0, m.num_exits - 2))
-    seg = m.segments[k]
-    cap = data.draw(st.integers(0, seg.cbuf.frame_beats - 1))
-    small = replace(seg, cbuf=CondBuffer(seg.cbuf.name, seg.cbuf.frame_beats, 0, cap))
-    m = replace(m, segments=(*m.segments[:k], small, *m.segments[k + 1 :]))
+    m, k = data.draw(deadlocking_model())
     ex, arrival = data.draw(long_workload(m))
     block = data.draw(st.integers(1, 5))
     reports = []
