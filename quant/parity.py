@@ -92,6 +92,18 @@ def _mismatch(got: np.ndarray, want: np.ndarray, what: str) -> int:
     return bad
 
 
+def _full_mismatches(
+    export_dir: Path, manifest: dict, images: np.ndarray, logits: np.ndarray
+) -> int:
+    """Samples on which full.onnx's integer logits of any exit differ from `logits` [N, E, C]."""
+    outs = _run(ModelWrapper(str(export_dir / manifest["full"]["file"])), images)
+    bad = np.zeros(len(images), dtype=bool)
+    for e, got in enumerate(outs):
+        want = logits[:, e]
+        bad |= (got.reshape(want.shape) != want).any(1)
+    return int(bad.sum())
+
+
 def check_qonnx_parity(run_dir: str | Path, n: int = 100, strict: bool = True) -> ParityReport:
     """Run the exported stages, heads and full.onnx on the first `n` reference samples and compare
     with the brevitas integers; ParityError on any mismatch when `strict`."""
@@ -114,12 +126,9 @@ def check_qonnx_parity(run_dir: str | Path, n: int = 100, strict: bool = True) -
             x = data[f"stage{manifest['exits'][part['index']]['after_stage']}_out"]
             want = data["logits"][:, part["index"]]
         report.mismatches[part["name"]] = _mismatch(_run(model, x)[0], want, part["name"])
-    outs = _run(ModelWrapper(str(export_dir / manifest["full"]["file"])), data["input"])
-    full_bad = np.zeros(n, dtype=bool)
-    for e, got in enumerate(outs):
-        want = data["logits"][:, e]
-        full_bad |= (got.reshape(want.shape) != want).any(1)
-    report.mismatches["full"] = int(full_bad.sum())
+    report.mismatches["full"] = _full_mismatches(
+        export_dir, manifest, data["input"], data["logits"]
+    )
     report.seconds = time.monotonic() - start
     log.info(
         "QONNX parity on %d samples: mismatches %s (%.1f s, %.1f samples/s)",
@@ -145,12 +154,8 @@ def check_full_model(run_dir: str | Path, images: np.ndarray, logits: np.ndarray
     if len(images) != len(logits):
         raise ValueError(f"{len(images)} images but {len(logits)} rows of logits")
     start = time.monotonic()
-    outs = _run(ModelWrapper(str(export_dir / manifest["full"]["file"])), images)
-    bad = np.zeros(len(images), dtype=bool)
-    for e, got in enumerate(outs):
-        want = logits[:, e]
-        bad |= (got.reshape(want.shape) != want).any(1)
-    report = ParityReport(samples=len(images), mismatches={"full": int(bad.sum())})
+    bad = _full_mismatches(export_dir, manifest, images, logits)
+    report = ParityReport(samples=len(images), mismatches={"full": bad})
     report.seconds = time.monotonic() - start
-    log.info("full.onnx vs brevitas on %d images: %d mismatches", len(images), int(bad.sum()))
+    log.info("full.onnx vs brevitas on %d images: %d mismatches", len(images), bad)
     return report
