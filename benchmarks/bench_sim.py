@@ -38,14 +38,13 @@ MACS = (226112, 3839104, 5645440)  # cumulative per exit, matching the hand-writ
 def _inputs(run: Path = RUN):
     """(desc, reference outputs, policy, description of the input)."""
     if (run / "build" / "hwdesc.json").is_file() and (run / "export" / "reference.npz").is_file():
-        RUN_ = run
-        desc = load_hwdesc(RUN_ / "build" / "hwdesc.json")
-        ref = load_outputs(RUN_ / "export" / "reference.npz")
-        pol = RUN_ / "calibrate" / "policy.json"
+        desc = load_hwdesc(run / "build" / "hwdesc.json")
+        ref = load_outputs(run / "export" / "reference.npz")
+        pol = run / "calibrate" / "policy.json"
         spec = reconcile(
             spec_from_hwdesc(desc), load_policy(pol) if pol.is_file() else None, desc.source
         )
-        where = RUN_.relative_to(REPO) if RUN_.is_relative_to(REPO) else RUN_
+        where = run.relative_to(REPO) if run.is_relative_to(REPO) else run
         return desc, ref, spec, f"real run {where}"
     desc = load_hwdesc(HANDWRITTEN)
     ref, spec = synthetic_reference(

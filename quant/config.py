@@ -100,7 +100,7 @@ class ModelConfig:
 
     preset: str | None = opt(
         "fmnist3",
-        "named preset: fmnist3, mnist3, cnv_exits, tiny (quant/presets.py); None: explicit",
+        "named preset: fmnist3, cnv_exits, tiny (quant/presets.py); None: explicit",
     )
     stages: list[StageConfig] = opt([], "backbone stages; empty: the preset's")
     exits: list[ExitConfig] = opt([], "exit heads in depth order, the last after the last stage")
