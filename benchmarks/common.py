@@ -12,7 +12,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from quant.files import write_json  # noqa: E402
+from exitflow.core.files import write_json  # noqa: E402
 
 
 def machine() -> str:

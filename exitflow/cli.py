@@ -13,9 +13,9 @@ from pathlib import Path
 from exitflow import __version__
 from exitflow.config import ConfigError, ProjectConfig, dump_config, load_config, save_config
 from exitflow.context import RunContext, StepUnavailable, ToolPaths
+from exitflow.core.schema import describe
 from exitflow.logs import RichProgress, setup_logging
 from exitflow.steps import FLOW, STEPS, run_step
-from quant.schema import describe
 
 log = logging.getLogger("exitflow")
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import yaml
 
-from hw.config import HwConfig
-from quant.config import DatasetConfig, ModelConfig, PolicyConfig, TrainConfig
-from quant.files import write_text
-from quant.schema import ConfigError, check, from_dict, opt, to_dict
-from sim.config import SimConfig
+from exitflow.core.files import write_text
+from exitflow.core.schema import ConfigError, check, from_dict, opt, to_dict
+from exitflow.hw.config import HwConfig
+from exitflow.quant.config import DatasetConfig, ModelConfig, PolicyConfig, TrainConfig
+from exitflow.sim.config import SimConfig
 
 __all__ = [
     "ConfigError",

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from exitflow.config import ProjectConfig
-from quant.progress import NullProgress, Progress
+from exitflow.core.progress import NullProgress, Progress
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,11 @@ import logging
 from pathlib import Path
 
 from exitflow.context import RunContext, StepUnavailable
-from quant.calibrate import calibrate, policy_params, tradeoff_curve
-from quant.config import PolicyKind
-from quant.evaluate import evaluate, write_report
-from quant.outputs import Outputs, load_outputs
-from quant.policies import load_policy, save_policy
+from exitflow.core.outputs import Outputs, load_outputs
+from exitflow.core.policies import load_policy, save_policy
+from exitflow.quant.calibrate import calibrate, policy_params, tradeoff_curve
+from exitflow.quant.config import PolicyKind
+from exitflow.quant.evaluate import evaluate, write_report
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ def step_build(ctx: RunContext) -> Path:
     manifest = ctx.run_dir / "export" / "manifest.json"
     if not manifest.is_file():
         raise StepUnavailable(f"{manifest} is missing: run `exitflow export` first")
-    from hw.build import run_build  # imports FINN: only when the step runs
+    from exitflow.hw.build import run_build  # imports FINN: only when the step runs
 
     tools = {"vivado": ctx.tools.vivado, "vitis_hls": ctx.tools.vitis_hls}
     report = run_build(ctx.run_dir, hw, tools, ctx.progress)

@@ -10,17 +10,17 @@ import numpy as np
 import torch
 
 from exitflow.context import RunContext, StepUnavailable
-from quant.checkpoint import load_model
-from quant.data import load_splits
-from quant.export import BOUNDARY_SAMPLES, export_model, save_reference
-from quant.files import write_json
-from quant.infer import compute_outputs
-from quant.model import build_model
-from quant.outputs import load_outputs, save_outputs
-from quant.parity import check_qonnx_parity
-from quant.policies import apply_policy, load_policy
-from quant.schema import to_dict
-from quant.train import fit, seed_everything
+from exitflow.core.files import write_json
+from exitflow.core.outputs import load_outputs, save_outputs
+from exitflow.core.policies import apply_policy, load_policy
+from exitflow.core.schema import to_dict
+from exitflow.quant.checkpoint import load_model
+from exitflow.quant.data import load_splits
+from exitflow.quant.export import BOUNDARY_SAMPLES, export_model, save_reference
+from exitflow.quant.infer import compute_outputs
+from exitflow.quant.model import build_model
+from exitflow.quant.parity import check_qonnx_parity
+from exitflow.quant.train import fit, seed_everything
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from exitflow.context import RunContext
-from quant.files import write_json, write_text
+from exitflow.core.files import write_json, write_text
 
 log = logging.getLogger(__name__)
 

@@ -6,11 +6,11 @@ import logging
 from pathlib import Path
 
 from exitflow.context import RunContext
-from quant.outputs import load_outputs
-from quant.policies import load_policy
-from sim.decisions import reconcile, spec_from_hwdesc
-from sim.hwdesc import load_hwdesc
-from sim.pipeline import log_headline, run_simulation
+from exitflow.core.outputs import load_outputs
+from exitflow.core.policies import load_policy
+from exitflow.sim.decisions import reconcile, spec_from_hwdesc
+from exitflow.sim.hwdesc import load_hwdesc
+from exitflow.sim.pipeline import log_headline, run_simulation
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import logging
 
+from exitflow.hw import estimates
+from exitflow.hw.estimates import RES_KEYS
 from qonnx.core.modelwrapper import ModelWrapper
-
-from hw import estimates
-from hw.estimates import RES_KEYS
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hw.config import Board
+from exitflow.hw.config import Board
 
 RESOURCE_KEYS = ("LUT", "FF", "BRAM_18K", "URAM", "DSP")
 

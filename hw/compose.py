@@ -15,11 +15,11 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from exitflow.hw import verify
+from exitflow.hw.design import Design
 from qonnx.core.modelwrapper import ModelWrapper
 
-from hw import verify
-from hw.design import Design
-from quant import policies
+from exitflow.core import policies
 
 log = logging.getLogger(__name__)
 

@@ -17,16 +17,16 @@ import math
 from pathlib import Path
 
 import numpy as np
+from exitflow.hw import rtl_blocks
 from onnx import TensorProto, helper
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.base import CustomOp
 from qonnx.util.basic import qonnx_make_model
 
-from hw import rtl_blocks
-from quant import policies
+from exitflow.core import policies
 
-DOMAIN = "hw.decision_op"
+DOMAIN = "exitflow.hw.decision_op"
 RTL_KINDS = ("max_logit", "margin")
 STATE_KINDS = ("patience", "voting")
 KINDS = RTL_KINDS + STATE_KINDS

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from exitflow.hw import decision_op
+from exitflow.hw.verify import PartitionData
 
-from hw import decision_op
-from hw.verify import PartitionData
-from quant import policies
-from quant.outputs import load_outputs
+from exitflow.core import policies
+from exitflow.core.outputs import load_outputs
 
 log = logging.getLogger(__name__)
 

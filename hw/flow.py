@@ -16,14 +16,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from exitflow.hw import baseline, decision, folding, steps, verify
+from exitflow.hw.design import Design, PartitionSpec
+from exitflow.hw.steps import STEP_NAMES, STEPS, PartitionCfg, Step
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 
-from hw import baseline, decision, folding, steps, verify
-from hw.design import Design, PartitionSpec
-from hw.steps import STEP_NAMES, STEPS, PartitionCfg, Step
-from quant.files import atomic_path
-from quant.progress import NullProgress, Progress
+from exitflow.core.files import atomic_path
+from exitflow.core.progress import NullProgress, Progress
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +219,7 @@ class Flow:
             task.advance()
 
     def choose_baseline_target(self, base: list[PartitionSpec]) -> None:
-        from hw.estimates import add_res, cond_buffer_specs, partition_estimate
+        from exitflow.hw.estimates import add_res, cond_buffer_specs, partition_estimate
 
         fpgapart = self.opts.fpgapart
         ests = {

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hw.design import Design, PartitionSpec
-from hw.estimates import PartitionEstimate, add_res
-from quant import policies
-from quant.files import write_json
+from exitflow.hw.design import Design, PartitionSpec
+from exitflow.hw.estimates import PartitionEstimate, add_res
+
+from exitflow.core import policies
+from exitflow.core.files import write_json
 
 SCHEMA = "exitflow.hwdesc/1"
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hw.boards import BoardSpec, utilisation
-from quant.files import write_json, write_text
+from exitflow.hw.boards import BoardSpec, utilisation
+
+from exitflow.core.files import write_json, write_text
 
 
 def _row(p: dict, clock_mhz: float) -> dict:

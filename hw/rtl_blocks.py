@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from quant.policies import PolicySpec
+from exitflow.core.policies import PolicySpec
 
 RTL_POLICIES = ("max_logit", "margin")
 # BRAM18 aspect ratios (port width, words) of 7-series/UltraScale simple dual-port mode: synthesis

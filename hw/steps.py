@@ -13,6 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from exitflow.hw import decision_op, finn_compat, folding
+from exitflow.hw.transforms import (
+    LAYOUT_KEY,
+    SCALE_KEY,
+    AbsorbTransposeFlattenIntoMatMul,
+    CancelTransposesAtOutput,
+    MakeChannelsLast,
+    RemoveInputReshape,
+    StripOutputScale,
+    unmapped_nodes,
+)
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 from qonnx.transformation.fold_constants import FoldConstants
@@ -27,18 +38,6 @@ from qonnx.transformation.infer_datatypes import InferDataTypes
 from qonnx.transformation.infer_shapes import InferShapes
 from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
 from qonnx.util.cleanup import cleanup_model
-
-from hw import decision_op, finn_compat, folding
-from hw.transforms import (
-    LAYOUT_KEY,
-    SCALE_KEY,
-    AbsorbTransposeFlattenIntoMatMul,
-    CancelTransposesAtOutput,
-    MakeChannelsLast,
-    RemoveInputReshape,
-    StripOutputScale,
-    unmapped_nodes,
-)
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,9 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from exitflow.hw import finn_compat
+from exitflow.hw.transforms import LAYOUT_KEY, SCALE_KEY
 from qonnx.core.modelwrapper import ModelWrapper
-
-from hw import finn_compat
-from hw.transforms import LAYOUT_KEY, SCALE_KEY
 
 log = logging.getLogger(__name__)
 

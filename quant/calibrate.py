@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from exitflow.quant.config import CalibrationTarget, PolicyConfig, PolicyKind
 
-from quant import fixedpoint
-from quant.config import CalibrationTarget, PolicyConfig, PolicyKind
-from quant.outputs import Outputs
-from quant.policies import (
+from exitflow.core import fixedpoint
+from exitflow.core.outputs import Outputs
+from exitflow.core.policies import (
     LOW_FIRES,
     TABLE_KINDS,
     PolicySpec,

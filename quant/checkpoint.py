@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from exitflow.quant.model import MultiExitNet, model_from_description
 
-from quant.files import atomic_path
-from quant.model import MultiExitNet, model_from_description
+from exitflow.core.files import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from quant.config import DatasetConfig
-from quant.data import ArrayDataset, DatasetError, DatasetMissingError
+from exitflow.quant.config import DatasetConfig
+from exitflow.quant.data import ArrayDataset, DatasetError, DatasetMissingError
 
 DIRNAME = "cifar-10-batches-py"
 TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]

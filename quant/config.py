@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from quant.schema import check, opt
+from exitflow.core.kinds import PolicyKind
+from exitflow.core.schema import check, opt
 
 
 class DatasetName(StrEnum):
@@ -199,17 +200,6 @@ class TrainConfig:
             self.loss != LossKind.EXITS_ONLY or self.pretrained is not None,
             "loss exits_only needs train.pretrained: a checkpoint with a trained backbone",
         )
-
-
-class PolicyKind(StrEnum):
-    """Exit decision rules; integer semantics in quant.policies."""
-
-    MAX_LOGIT = "max_logit"
-    MARGIN = "margin"
-    MAX_SOFTMAX = "max_softmax"
-    ENTROPY = "entropy"
-    PATIENCE = "patience"
-    VOTING = "voting"
 
 
 class CalibrationTarget(StrEnum):

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from quant.config import DatasetConfig, DatasetName
+from exitflow.quant.config import DatasetConfig, DatasetName
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +84,12 @@ class Splits:
 # info(cfg, data_root) -> (channels, height, width, num_classes), both at the native format
 # (image folders excepted: their images differ in size, so they decode straight to the target).
 _READERS: dict[DatasetName, str] = {
-    DatasetName.MNIST: "quant.idx",
-    DatasetName.FASHION_MNIST: "quant.idx",
-    DatasetName.CIFAR10: "quant.cifar",
-    DatasetName.IMAGE_FOLDER: "quant.imagefolder",
-    DatasetName.SYNTHETIC: "quant.smalldata",
-    DatasetName.DIGITS: "quant.smalldata",
+    DatasetName.MNIST: "exitflow.quant.idx",
+    DatasetName.FASHION_MNIST: "exitflow.quant.idx",
+    DatasetName.CIFAR10: "exitflow.quant.cifar",
+    DatasetName.IMAGE_FOLDER: "exitflow.quant.imagefolder",
+    DatasetName.SYNTHETIC: "exitflow.quant.smalldata",
+    DatasetName.DIGITS: "exitflow.quant.smalldata",
 }
 
 

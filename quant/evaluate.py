@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from exitflow.quant.calibrate import curve_at, policy_params, summarise, tradeoff_curve
+from exitflow.quant.config import PolicyKind
 
-from quant.calibrate import curve_at, policy_params, summarise, tradeoff_curve
-from quant.config import PolicyKind
-from quant.files import write_json, write_text
-from quant.outputs import Outputs
-from quant.policies import PolicySpec, apply_policy, policy_dict, predicted_class
+from exitflow.core.files import write_json, write_text
+from exitflow.core.outputs import Outputs
+from exitflow.core.policies import PolicySpec, apply_policy, policy_dict, predicted_class
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ def report_markdown(report: dict[str, Any]) -> str:
 
 def write_report(report: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """Write report.json, report.md, tradeoff.png and exits.png into out_dir (atomically)."""
-    from quant import plots  # matplotlib only when plots are written
+    from exitflow.quant import plots  # matplotlib only when plots are written
 
     out_dir = Path(out_dir)
     return [

@@ -12,11 +12,10 @@ import struct
 import zlib
 from pathlib import Path
 
+import exitflow.quant.data as qdata
 import numpy as np
-
-import quant.data as qdata
-from quant.config import DatasetConfig, DatasetName
-from quant.data import ArrayDataset, DatasetError, DatasetMissingError
+from exitflow.quant.config import DatasetConfig, DatasetName
+from exitflow.quant.data import ArrayDataset, DatasetError, DatasetMissingError
 
 FASHION_CLASSES = [
     "T-shirt/top",

@@ -17,16 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-
-from quant.config import DatasetConfig
-from quant.data import (
+from exitflow.quant.config import DatasetConfig
+from exitflow.quant.data import (
     ArrayDataset,
     DatasetError,
     DatasetMissingError,
     crop_weights,
     stratified_holdout,
 )
+from PIL import Image
 
 log = logging.getLogger(__name__)
 

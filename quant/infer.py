@@ -12,11 +12,11 @@ import logging
 
 import numpy as np
 import torch
+from exitflow.quant.layers import INPUT_SCALE
+from exitflow.quant.model import MultiExitNet
 
-from quant.layers import INPUT_SCALE
-from quant.model import MultiExitNet
-from quant.outputs import Outputs
-from quant.progress import NullProgress, Progress
+from exitflow.core.outputs import Outputs
+from exitflow.core.progress import NullProgress, Progress
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-
-from quant.config import LossKind, TrainConfig
+from exitflow.quant.config import LossKind, TrainConfig
 
 
 def exit_weights(num_exits: int, weights: Sequence[float] | None = None) -> list[float]:

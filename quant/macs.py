@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from quant.config import ExitConfig, StageConfig
-from quant.schema import ConfigError
+from exitflow.quant.config import ExitConfig, StageConfig
+
+from exitflow.core.schema import ConfigError
 
 # Kernel and padding of a head's optional conv block (keeps the map size).
 HEAD_KERNEL = 3

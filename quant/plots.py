@@ -10,7 +10,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from quant.files import write_bytes
+from exitflow.core.files import write_bytes
 
 
 def _save(fig: Any, path: str | Path) -> Path:

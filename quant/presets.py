@@ -10,8 +10,9 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-from quant.config import ExitConfig, ModelConfig, StageConfig
-from quant.schema import ConfigError
+from exitflow.quant.config import ExitConfig, ModelConfig, StageConfig
+
+from exitflow.core.schema import ConfigError
 
 
 @dataclass(frozen=True)

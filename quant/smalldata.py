@@ -10,9 +10,8 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
-
-from quant.config import DatasetConfig
-from quant.data import ArrayDataset, DatasetError, DatasetMissingError, stratified_holdout
+from exitflow.quant.config import DatasetConfig
+from exitflow.quant.data import ArrayDataset, DatasetError, DatasetMissingError, stratified_holdout
 
 SYNTHETIC_SIDE = 16
 TEST_FRACTION = 0.2

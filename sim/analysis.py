@@ -12,9 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from sim.hwdesc import HwDesc
-from sim.result import RunResult
+from exitflow.sim.hwdesc import HwDesc
+from exitflow.sim.result import RunResult
 
 NORMALISE_BY = "LUT"
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from sim.config import Arrival, SimConfig
+from exitflow.sim.config import Arrival, SimConfig
 
 
 def read_trace(path: str | Path, n: int) -> np.ndarray:

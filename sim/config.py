@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from quant.schema import check, opt
+from exitflow.core.schema import check, opt
 
 
 class Arrival(StrEnum):

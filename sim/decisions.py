@@ -10,8 +10,9 @@ import logging
 from typing import Any
 
 import numpy as np
+from exitflow.sim.hwdesc import HwDesc, HwDescError
 
-from quant.policies import (
+from exitflow.core.policies import (
     PolicySpec,
     decide,
     exit_prediction,
@@ -20,7 +21,6 @@ from quant.policies import (
     statistic,
     threshold_from_json,
 )
-from sim.hwdesc import HwDesc, HwDescError
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from sim.config import SimConfig
-from sim.hwdesc import HwDesc, HwDescError, NodeDesc, PartitionDesc
-from sim.model import CondBuffer, Link, Model, ModelError, NodeTiming, Segment, check_model
+from exitflow.sim.config import SimConfig
+from exitflow.sim.hwdesc import HwDesc, HwDescError, NodeDesc, PartitionDesc
+from exitflow.sim.model import CondBuffer, Link, Model, ModelError, NodeTiming, Segment, check_model
 
 log = logging.getLogger(__name__)
 

@@ -23,10 +23,9 @@ import logging
 from typing import Protocol
 
 import numpy as np
-
-from sim.errors import DeadlockError
-from sim.fast_rows import NEG, NodeState, _check, _Consumer, _CycleOverflow, _write
-from sim.model import Model, Segment
+from exitflow.sim.errors import DeadlockError
+from exitflow.sim.fast_rows import NEG, NodeState, _check, _Consumer, _CycleOverflow, _write
+from exitflow.sim.model import Model, Segment
 
 __all__ = ["CYCLE_LIMIT32", "NEG", "FastEngine", "NodeState", "SegState"]
 

@@ -12,25 +12,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from exitflow.sim.analysis import headline, noexit_check
+from exitflow.sim.arrival import arrival_cycles
+from exitflow.sim.config import SimConfig
+from exitflow.sim.decisions import compare_exits, decide_frames, never_exit
+from exitflow.sim.design import model_from_hwdesc
+from exitflow.sim.errors import ExitMismatchError
+from exitflow.sim.hwdesc import HwDesc
+from exitflow.sim.model import Model
+from exitflow.sim.plots import plot_occupancy
+from exitflow.sim.report import build_report, save_frames, write_report
+from exitflow.sim.result import RunResult
+from exitflow.sim.run import simulate
+from exitflow.sim.sizing import size_buffers, sizing_probe_count
+from exitflow.sim.trace import write_trace
 
-from quant.files import write_json
-from quant.outputs import Outputs
-from quant.policies import PolicySpec, policy_dict
-from quant.progress import NullProgress, Progress
-from sim.analysis import headline, noexit_check
-from sim.arrival import arrival_cycles
-from sim.config import SimConfig
-from sim.decisions import compare_exits, decide_frames, never_exit
-from sim.design import model_from_hwdesc
-from sim.errors import ExitMismatchError
-from sim.hwdesc import HwDesc
-from sim.model import Model
-from sim.plots import plot_occupancy
-from sim.report import build_report, save_frames, write_report
-from sim.result import RunResult
-from sim.run import simulate
-from sim.sizing import size_buffers, sizing_probe_count
-from sim.trace import write_trace
+from exitflow.core.files import write_json
+from exitflow.core.outputs import Outputs
+from exitflow.core.policies import PolicySpec, policy_dict
+from exitflow.core.progress import NullProgress, Progress
 
 log = logging.getLogger(__name__)
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-
-from sim.model import Model, as_int_array
-from sim.result import RunResult
-from sim.stats import fast_run
-from sim.stepper import StepperEngine
+from exitflow.sim.model import Model, as_int_array
+from exitflow.sim.result import RunResult
+from exitflow.sim.stats import fast_run
+from exitflow.sim.stepper import StepperEngine
 
 ENGINES = ("fast", "stepper")
 

@@ -18,9 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-
-from sim.model import Model
-from sim.run import simulate
+from exitflow.sim.model import Model
+from exitflow.sim.run import simulate
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,11 @@ import logging
 from collections.abc import Callable, Iterator
 
 import numpy as np
-
-from sim.errors import BufferOverflowError
-from sim.fast import BLOCK_FRAMES, NEG, FastEngine, NodeState, SegState
-from sim.model import Model
-from sim.occupancy import CHUNK, NeedAll, StreamOcc, max_occupancy
-from sim.result import RunResult
+from exitflow.sim.errors import BufferOverflowError
+from exitflow.sim.fast import BLOCK_FRAMES, NEG, FastEngine, NodeState, SegState
+from exitflow.sim.model import Model
+from exitflow.sim.occupancy import CHUNK, NeedAll, StreamOcc, max_occupancy
+from exitflow.sim.result import RunResult
 
 # Runs of at most this many frames keep every row (callers may read the engine's arrays):
 # their memory is small, and a window would save nothing.

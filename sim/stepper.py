@@ -10,11 +10,10 @@ A watchdog turns "nothing moved for too long" into a DeadlockError naming the bl
 from __future__ import annotations
 
 import numpy as np
-
-from sim.errors import DeadlockError
-from sim.model import Model, NodeTiming
-from sim.result import RunResult
-from sim.stepper_procs import BufferProc, DmaProc, Fifo, Proc, ReaderProc, WriterProc
+from exitflow.sim.errors import DeadlockError
+from exitflow.sim.model import Model, NodeTiming
+from exitflow.sim.result import RunResult
+from exitflow.sim.stepper_procs import BufferProc, DmaProc, Fifo, Proc, ReaderProc, WriterProc
 
 INPUT_FIFO_DEPTH = 2  # the DMA's FIFO; with depth >= 2 it never delays the first node (docs)
 

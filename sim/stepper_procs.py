@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
-
-from sim.model import NodeTiming
+from exitflow.sim.model import NodeTiming
 
 
 class Fifo:

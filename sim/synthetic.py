@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from quant.outputs import Outputs
-from quant.policies import PolicySpec, apply_policy
+from exitflow.core.outputs import Outputs
+from exitflow.core.policies import PolicySpec, apply_policy
 
 
 def synthetic_reference(

@@ -42,7 +42,7 @@ def data_root() -> Path:
 @pytest.fixture(scope="session")
 def rtl_tools():
     """Icarus Verilog paths (`make test` installs it); skips RTL tests with the reason if absent."""
-    from hw.rtlsim import RtlTools
+    from exitflow.hw.rtlsim import RtlTools
 
     iverilog, vvp = shutil.which("iverilog"), shutil.which("vvp")
     if not (iverilog and vvp):

@@ -8,13 +8,13 @@ import time
 
 import numpy as np
 import pytest
+from exitflow.quant.calibrate import calibrate, curve_at, policy_params, summarise, tradeoff_curve
+from exitflow.quant.config import PolicyConfig
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quant.calibrate import calibrate, curve_at, policy_params, summarise, tradeoff_curve
-from quant.config import PolicyConfig
-from quant.outputs import Outputs
-from quant.policies import PolicySpec, apply_policy, never_threshold
+from exitflow.core.outputs import Outputs
+from exitflow.core.policies import PolicySpec, apply_policy, never_threshold
 
 KINDS = ["max_logit", "margin", "max_softmax", "entropy", "patience", "voting"]
 
@@ -94,7 +94,7 @@ def _brute_force(out: Outputs, cfg: PolicyConfig) -> tuple[float, float]:
     """Best (accuracy, mean MACs) over every combination of lattice thresholds."""
     kind = cfg.kind
     params = policy_params(kind, out, cfg)
-    from quant.policies import exit_statistics, threshold_for
+    from exitflow.core.policies import exit_statistics, threshold_for
 
     stats, _ = exit_statistics(out.logits, kind, params)
     lattices = [

@@ -8,6 +8,16 @@ from pathlib import Path
 
 import pytest
 import yaml
+from exitflow.hw.config import Board
+from exitflow.quant.config import (
+    Augment,
+    CalibrationTarget,
+    DatasetName,
+    LossKind,
+    Optimizer,
+    PolicyKind,
+)
+from exitflow.sim.config import Arrival
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,17 +29,7 @@ from exitflow.config import (
     load_config,
     save_config,
 )
-from hw.config import Board
-from quant.config import (
-    Augment,
-    CalibrationTarget,
-    DatasetName,
-    LossKind,
-    Optimizer,
-    PolicyKind,
-)
-from quant.schema import describe
-from sim.config import Arrival
+from exitflow.core.schema import describe
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,14 +9,11 @@ import gzip
 import struct
 from pathlib import Path
 
+import exitflow.quant.data as qdata
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-import quant.data as qdata
-from quant.config import DatasetConfig
-from quant.data import (
+from exitflow.quant.config import DatasetConfig
+from exitflow.quant.data import (
     ArrayDataset,
     DatasetError,
     DatasetMissingError,
@@ -26,6 +23,8 @@ from quant.data import (
     resize_crop,
     split_train_val,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 def indexed(n: int, classes: int = 3) -> ArrayDataset:

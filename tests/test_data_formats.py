@@ -8,10 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from exitflow.quant.config import DatasetConfig
+from exitflow.quant.data import DatasetError, DatasetMissingError, dataset_info, load_splits
 from PIL import Image
-
-from quant.config import DatasetConfig
-from quant.data import DatasetError, DatasetMissingError, dataset_info, load_splits
 
 # --- CIFAR-10 ----------------------------------------------------------------------------------
 

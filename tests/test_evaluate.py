@@ -6,14 +6,14 @@ import json
 
 import numpy as np
 import pytest
+from exitflow.quant.calibrate import policy_params, tradeoff_curve
+from exitflow.quant.evaluate import best_within, evaluate, oracle, overthinking, write_report
 
 from exitflow.config import ProjectConfig
 from exitflow.context import RunContext, StepUnavailable
+from exitflow.core.outputs import Outputs, save_outputs
+from exitflow.core.policies import PolicySpec, load_policy
 from exitflow.step_eval import step_calibrate, step_evaluate
-from quant.calibrate import policy_params, tradeoff_curve
-from quant.evaluate import best_within, evaluate, oracle, overthinking, write_report
-from quant.outputs import Outputs, save_outputs
-from quant.policies import PolicySpec, load_policy
 
 # Predicted class per exit (exits 0, 1, 2) for six samples, all labelled 0.
 PREDS = [(0, 0, 0), (1, 0, 0), (0, 1, 1), (1, 1, 0), (1, 1, 1), (2, 0, 2)]

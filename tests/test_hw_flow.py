@@ -15,14 +15,14 @@ import pytest
 
 pytest.importorskip("finn")
 
+from exitflow.hw import steps
+from exitflow.hw.build import run_build
+from exitflow.hw.flow import VerificationError, checkpoint_path
 from qonnx.core.modelwrapper import ModelWrapper
 
 from exitflow.config import config_from_dict
 from exitflow.context import RunContext, ToolPaths
 from exitflow.steps import run_step
-from hw import steps
-from hw.build import run_build
-from hw.flow import VerificationError, checkpoint_path
 
 FMNIST = Path(__file__).resolve().parents[1] / ".data" / "fashion-mnist"
 SAMPLES = 300  # composed/parity check in the default test; the slow test uses 1,000
@@ -107,16 +107,16 @@ def test_hwdesc_contract(run, caplog):
     assert d["policy"]["kind"] == "margin" and len(d["policy"]["thresholds"]) == 1
     base = d["baseline"]
     assert [p["name"] for p in base["partitions"]] == ["stage0", "stage1", "head1"]
-    from sim.hwdesc import load_hwdesc  # the reader this file is written for
+    from exitflow.sim.hwdesc import load_hwdesc  # the reader this file is written for
 
     sim_view = load_hwdesc(run_dir / "build" / "hwdesc.json")
     assert [p.name for p in sim_view.stage_order()] == ["stage0", "stage1"]
     # every stream the simulator builds is described: none falls back to a default depth
     verdict = sim_view.stream_between("decision0", "cbuf0")
     assert verdict is not None and verdict.fifo_depth >= d["cond_buffers"][0]["depth_frames"]
-    from sim.design import model_from_hwdesc
+    from exitflow.sim.design import model_from_hwdesc
 
-    with caplog.at_level("INFO", logger="sim.design"):
+    with caplog.at_level("INFO", logger="exitflow.sim.design"):
         model_from_hwdesc(sim_view)
     assert "without a described FIFO" not in caplog.text
     assert report["baseline_folding"]["fits_budget"]
@@ -169,7 +169,7 @@ def test_resume_from_checkpoint_gives_same_models(run, tmp_path):
         hw.start_step = hw.stop_step = None
     assert again["steps_run"] == ["step_set_folding", "step_minimize_bit_width"]
     assert again["parity"]["exit_mismatches"] == 0
-    from hw.estimates import partition_estimate
+    from exitflow.hw.estimates import partition_estimate
 
     for name in ("stage0", "head1", "base_stage1"):
         a, b = (

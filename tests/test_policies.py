@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from quant import fixedpoint
-from quant.policies import (
+from exitflow.core import fixedpoint
+from exitflow.core.policies import (
     PolicySpec,
     apply_policy,
     decide,

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from exitflow.hw.rtlsim import simulate_cond_buffer, simulate_exit_decision
 
-from hw.rtlsim import simulate_cond_buffer, simulate_exit_decision
-from quant.policies import decide, predicted_class
+from exitflow.core.policies import decide, predicted_class
 
 
 def _logits_with_ties(rng: np.random.Generator, n: int, c: int, span: int) -> np.ndarray:

@@ -7,9 +7,8 @@ import shutil
 import subprocess
 
 import pytest
-
-from hw.rtl_blocks import cond_buffer, decision_unit, logit_width
-from hw.rtlsim import RTL_DIR
+from exitflow.hw.rtl_blocks import cond_buffer, decision_unit, logit_width
+from exitflow.hw.rtlsim import RTL_DIR
 
 YOSYS = shutil.which("yosys")
 

@@ -10,19 +10,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from exitflow.sim.analysis import noexit_check, throughput_fps
+from exitflow.sim.arrival import arrival_cycles, read_trace
+from exitflow.sim.config import Arrival, SimConfig
+from exitflow.sim.decisions import decide_frames, never_exit, reconcile
+from exitflow.sim.design import model_from_hwdesc
+from exitflow.sim.errors import ExitMismatchError
+from exitflow.sim.hwdesc import HwDescError, load_hwdesc
+from exitflow.sim.pipeline import check_exits
+from exitflow.sim.run import simulate
+from exitflow.sim.sizing import size_buffers
+from exitflow.sim.synthetic import synthetic_reference
 
-from quant.policies import PolicySpec, apply_policy, never_threshold
-from sim.analysis import noexit_check, throughput_fps
-from sim.arrival import arrival_cycles, read_trace
-from sim.config import Arrival, SimConfig
-from sim.decisions import decide_frames, never_exit, reconcile
-from sim.design import model_from_hwdesc
-from sim.errors import ExitMismatchError
-from sim.hwdesc import HwDescError, load_hwdesc
-from sim.pipeline import check_exits
-from sim.run import simulate
-from sim.sizing import size_buffers
-from sim.synthetic import synthetic_reference
+from exitflow.core.policies import PolicySpec, apply_policy, never_threshold
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data" / "fmnist3_hwdesc.json"
@@ -139,9 +139,13 @@ def test_periodic_input_slower_than_the_pipeline_has_no_queueing():
 
 def test_sim_imports_neither_torch_nor_finn_nor_matplotlib():
     modules = sorted(p.stem for p in (REPO / "sim").glob("*.py") if p.stem != "__init__")
+    modules = [f"exitflow.sim.{m}" for m in modules] + [
+        f"exitflow.core.{p.stem}" for p in (REPO / "exitflow" / "core").glob("*.py")
+    ]
     code = (
-        f"import sim, {', '.join('sim.' + m for m in modules)}; import sys; "
-        "bad = [m for m in ('torch', 'finn', 'matplotlib', 'brevitas') if m in sys.modules]; "
+        f"import exitflow.sim, {', '.join(modules)}; import sys; "
+        "bad = [m for m in ('torch', 'finn', 'matplotlib', 'brevitas', 'exitflow.quant',"
+        " 'exitflow.hw') if m in sys.modules]; "
         "assert not bad, bad"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
@@ -152,7 +156,7 @@ def test_blocked_occupancy_equals_the_exact_count(monkeypatch):
     """The block-wise occupancy count (one compare per beat, galloping where a block beats the
     best so far) agrees with two binary searches per beat, across block boundaries, with
     repeated read cycles (a dropped frame leaves at once) and when the FIFO overflowed."""
-    from sim import occupancy as stats
+    from exitflow.sim import occupancy as stats
 
     monkeypatch.setattr(stats, "CHUNK", 16)  # many blocks per stream
     rng = np.random.default_rng(0)
@@ -179,7 +183,7 @@ def test_an_engine_run_frees_its_arrays_without_the_cycle_collector():
     import gc
     import weakref
 
-    from sim.fast import FastEngine
+    from exitflow.sim.fast import FastEngine
 
     model = model_from_hwdesc(load_hwdesc(DATA))
     exits = np.random.default_rng(3).integers(0, model.num_exits, 50)

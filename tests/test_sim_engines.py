@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import exitflow.sim.fast as fast_mod
+import exitflow.sim.fast_rows as fast_rows
 import numpy as np
 import pytest
+from exitflow.sim.errors import DeadlockError
+from exitflow.sim.model import CondBuffer, Link, Model, NodeTiming, Segment, check_model
+from exitflow.sim.run import simulate
 from hypothesis import HealthCheck, given, settings, target
 from hypothesis import strategies as st
-
-import sim.fast as fast_mod
-import sim.fast_rows as fast_rows
-from sim.errors import DeadlockError
-from sim.model import CondBuffer, Link, Model, NodeTiming, Segment, check_model
-from sim.run import simulate
 
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from sim.config import SimConfig
-from sim.design import model_from_hwdesc
-from sim.hwdesc import HwDescError, hwdesc_from_dict, load_hwdesc
-from sim.model import ModelError
-from sim.run import simulate
+from exitflow.sim.config import SimConfig
+from exitflow.sim.design import model_from_hwdesc
+from exitflow.sim.hwdesc import HwDescError, hwdesc_from_dict, load_hwdesc
+from exitflow.sim.model import ModelError
+from exitflow.sim.run import simulate
 
 DATA = Path(__file__).parent / "data" / "fmnist3_hwdesc.json"
 

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from exitflow.sim.config import SimConfig
+from exitflow.sim.errors import ExitMismatchError
+from exitflow.sim.hwdesc import HwDescError
+from exitflow.sim.synthetic import synthetic_reference
 
 from exitflow.config import ProjectConfig
 from exitflow.context import RunContext
+from exitflow.core.outputs import save_outputs
+from exitflow.core.policies import PolicySpec, save_policy
 from exitflow.step_sim import step_simulate
-from quant.outputs import save_outputs
-from quant.policies import PolicySpec, save_policy
-from sim.config import SimConfig
-from sim.errors import ExitMismatchError
-from sim.hwdesc import HwDescError
-from sim.synthetic import synthetic_reference
 
 DATA = Path(__file__).parent / "data" / "fmnist3_hwdesc.json"
 MACS = (226112, 3839104, 5645440)

@@ -4,16 +4,15 @@ one frame, deadlocks (node, frame, cycle), the int64 redo, and the block-wise oc
 
 from __future__ import annotations
 
+import exitflow.sim.fast as fast_mod
 import numpy as np
+from exitflow.sim.errors import DeadlockError
+from exitflow.sim.model import Model
+from exitflow.sim.occupancy import StreamOcc, _exact_held
+from exitflow.sim.stats import fast_run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_sim_engines import deadlocking_model, model, workload
-
-import sim.fast as fast_mod
-from sim.errors import DeadlockError
-from sim.model import Model
-from sim.occupancy import StreamOcc, _exact_held
-from sim.stats import fast_run
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -79,7 +78,7 @@ def test_windowed_deadlock_is_the_same(data):
 def test_stream_occupancy_in_blocks_equals_the_exact_count(monkeypatch):
     """StreamOcc fed in random blocks, with only `depth` + 2 beats of reads kept before each
     block, finds the exact maximum and the first write reaching it."""
-    from sim import occupancy
+    from exitflow.sim import occupancy
 
     monkeypatch.setattr(occupancy, "CHUNK", 8)
     rng = np.random.default_rng(1)

@@ -10,11 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from quant.checkpoint import CheckpointError, load_checkpoint, load_model
-from quant.config import Augment, DatasetConfig, LossKind, ModelConfig, TrainConfig
-from quant.data import load_splits
-from quant.losses import (
+from exitflow.quant.checkpoint import CheckpointError, load_checkpoint, load_model
+from exitflow.quant.config import Augment, DatasetConfig, LossKind, ModelConfig, TrainConfig
+from exitflow.quant.data import load_splits
+from exitflow.quant.losses import (
     compute_loss,
     distill_loss,
     diversity_loss,
@@ -22,8 +21,8 @@ from quant.losses import (
     exits_only_loss,
     joint_loss,
 )
-from quant.model import build_model
-from quant.train import augment_batch, exit_accuracies, fit, seed_everything
+from exitflow.quant.model import build_model
+from exitflow.quant.train import augment_batch, exit_accuracies, fit, seed_everything
 
 LOSS_KINDS = [LossKind.JOINT, LossKind.DISTILL, LossKind.DIVERSITY, LossKind.EXITS_ONLY]
 

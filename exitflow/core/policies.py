@@ -46,9 +46,9 @@ from typing import Any
 
 import numpy as np
 
-from quant import fixedpoint
-from quant.config import PolicyKind
-from quant.files import write_json
+from exitflow.core import fixedpoint
+from exitflow.core.files import write_json
+from exitflow.core.kinds import PolicyKind
 
 State = dict[str, np.ndarray]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quant.files import write_bytes
+from exitflow.core.files import write_bytes
 
 
 @dataclass
