@@ -19,14 +19,14 @@ import logging
 import sys
 
 from common import REPO, write_benchmark
-from exitflow.quant.calibrate import calibrate, summarise
-from exitflow.quant.data import load_splits
-from exitflow.quant.parity import check_full_model
 
 from exitflow.config import load_config
 from exitflow.context import RunContext
 from exitflow.core.outputs import load_outputs
 from exitflow.core.policies import apply_policy, save_policy
+from exitflow.quant.calibrate import calibrate, summarise
+from exitflow.quant.data import load_splits
+from exitflow.quant.parity import check_full_model
 from exitflow.step_quant import step_export, step_train
 
 log = logging.getLogger("bench_quant")

@@ -17,6 +17,9 @@ import time
 from pathlib import Path
 
 from common import REPO, write_benchmark
+
+from exitflow.core.outputs import load_outputs
+from exitflow.core.policies import load_policy
 from exitflow.sim.config import SimConfig
 from exitflow.sim.decisions import decide_frames, reconcile, spec_from_hwdesc
 from exitflow.sim.design import model_from_hwdesc
@@ -24,9 +27,6 @@ from exitflow.sim.hwdesc import load_hwdesc
 from exitflow.sim.pipeline import log_headline, run_simulation
 from exitflow.sim.run import simulate
 from exitflow.sim.synthetic import synthetic_reference
-
-from exitflow.core.outputs import load_outputs
-from exitflow.core.policies import load_policy
 
 log = logging.getLogger("bench_sim")
 RUN = REPO / "runs" / "bench-fmnist3"

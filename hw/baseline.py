@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import logging
 
+from qonnx.core.modelwrapper import ModelWrapper
+
 from exitflow.hw import estimates
 from exitflow.hw.estimates import RES_KEYS
-from qonnx.core.modelwrapper import ModelWrapper
 
 log = logging.getLogger(__name__)
 

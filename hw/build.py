@@ -14,6 +14,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from exitflow.core.files import write_json
+from exitflow.core.outputs import load_outputs
+from exitflow.core.policies import apply_policy, load_policy
+from exitflow.core.progress import Progress
 from exitflow.hw import compose, decision_op, finn_compat, folding
 from exitflow.hw.boards import board_spec
 from exitflow.hw.config import HwConfig
@@ -22,11 +26,6 @@ from exitflow.hw.estimates import cond_buffer_specs, partition_estimate
 from exitflow.hw.flow import Flow, FlowOptions
 from exitflow.hw.hwdesc import build_hwdesc, write_hwdesc
 from exitflow.hw.report import build_report, write_report
-
-from exitflow.core.files import write_json
-from exitflow.core.outputs import load_outputs
-from exitflow.core.policies import apply_policy, load_policy
-from exitflow.core.progress import Progress
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from exitflow.hw import verify
-from exitflow.hw.design import Design
 from qonnx.core.modelwrapper import ModelWrapper
 
 from exitflow.core import policies
+from exitflow.hw import verify
+from exitflow.hw.design import Design
 
 log = logging.getLogger(__name__)
 

@@ -23,13 +23,14 @@ carries patience/voting state.
 from __future__ import annotations
 
 import numpy as np
-from exitflow.hw import decision_op
 from onnx import TensorProto, helper
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.transformation.infer_datatypes import InferDataTypes
 from qonnx.transformation.infer_shapes import InferShapes
 from qonnx.util.basic import qonnx_make_model
+
+from exitflow.hw import decision_op
 
 FINN_KINDS = ("max_logit", "margin")
 # 0/1 values feeding an MVAU are typed UINT2: finn-plus 1.6.1's MVAU_hls code generation rejects

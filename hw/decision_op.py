@@ -17,7 +17,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-from exitflow.hw import rtl_blocks
 from onnx import TensorProto, helper
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
@@ -25,6 +24,7 @@ from qonnx.custom_op.base import CustomOp
 from qonnx.util.basic import qonnx_make_model
 
 from exitflow.core import policies
+from exitflow.hw import rtl_blocks
 
 DOMAIN = "exitflow.hw.decision_op"
 RTL_KINDS = ("max_logit", "margin")

@@ -13,18 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from exitflow.hw import decision_op
-from exitflow.hw.verify import PartitionData
 
 from exitflow.core import policies
+from exitflow.core.errors import ConfigError
 from exitflow.core.outputs import load_outputs
+from exitflow.hw import decision_op
+from exitflow.hw.verify import PartitionData
 
 log = logging.getLogger(__name__)
 
 SUPPORTED_POLICIES = ("max_logit", "margin", "patience", "voting")
 
 
-class DesignError(ValueError):
+class DesignError(ConfigError):
     """The export or the policy cannot be built into hardware (the message says why and how)."""
 
 

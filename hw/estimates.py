@@ -16,9 +16,10 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from exitflow.hw import decision_op, rtl_blocks
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
+
+from exitflow.hw import decision_op, rtl_blocks
 
 log = logging.getLogger(__name__)
 

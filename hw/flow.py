@@ -16,20 +16,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from exitflow.hw import baseline, decision, folding, steps, verify
-from exitflow.hw.design import Design, PartitionSpec
-from exitflow.hw.steps import STEP_NAMES, STEPS, PartitionCfg, Step
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 
+from exitflow.core.errors import VerificationError
 from exitflow.core.files import atomic_path
 from exitflow.core.progress import NullProgress, Progress
+from exitflow.hw import baseline, decision, folding, steps, verify
+from exitflow.hw.design import Design, PartitionSpec
+from exitflow.hw.steps import STEP_NAMES, STEPS, PartitionCfg, Step
 
 log = logging.getLogger(__name__)
-
-
-class VerificationError(RuntimeError):
-    """A step's output differs from quant/'s reference integers."""
 
 
 @dataclass

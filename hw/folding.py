@@ -16,10 +16,12 @@ import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
+from exitflow.core.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 
-class FoldingError(ValueError):
+class FoldingError(ConfigError):
     """A folding override that FINN would reject (it would fail with a bare assertion)."""
 
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exitflow.hw.design import Design, PartitionSpec
-from exitflow.hw.estimates import PartitionEstimate, add_res
-
 from exitflow.core import policies
 from exitflow.core.files import write_json
+from exitflow.hw.design import Design, PartitionSpec
+from exitflow.hw.estimates import PartitionEstimate, add_res
 
 SCHEMA = "exitflow.hwdesc/1"
 

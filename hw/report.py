@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exitflow.hw.boards import BoardSpec, utilisation
-
 from exitflow.core.files import write_json, write_text
+from exitflow.hw.boards import BoardSpec, utilisation
 
 
 def _row(p: dict, clock_mhz: float) -> dict:

@@ -13,17 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from exitflow.hw import decision_op, finn_compat, folding
-from exitflow.hw.transforms import (
-    LAYOUT_KEY,
-    SCALE_KEY,
-    AbsorbTransposeFlattenIntoMatMul,
-    CancelTransposesAtOutput,
-    MakeChannelsLast,
-    RemoveInputReshape,
-    StripOutputScale,
-    unmapped_nodes,
-)
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 from qonnx.transformation.fold_constants import FoldConstants
@@ -39,10 +28,23 @@ from qonnx.transformation.infer_shapes import InferShapes
 from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
 from qonnx.util.cleanup import cleanup_model
 
+from exitflow.core.errors import ConfigError
+from exitflow.hw import decision_op, finn_compat, folding
+from exitflow.hw.transforms import (
+    LAYOUT_KEY,
+    SCALE_KEY,
+    AbsorbTransposeFlattenIntoMatMul,
+    CancelTransposesAtOutput,
+    MakeChannelsLast,
+    RemoveInputReshape,
+    StripOutputScale,
+    unmapped_nodes,
+)
+
 log = logging.getLogger(__name__)
 
 
-class UnsupportedLayerError(ValueError):
+class UnsupportedLayerError(ConfigError):
     """A layer of the exported model has no FINN HW mapping."""
 
 

@@ -15,9 +15,10 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from qonnx.core.modelwrapper import ModelWrapper
+
 from exitflow.hw import finn_compat
 from exitflow.hw.transforms import LAYOUT_KEY, SCALE_KEY
-from qonnx.core.modelwrapper import ModelWrapper
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from exitflow.quant.config import CalibrationTarget, PolicyConfig, PolicyKind
 
 from exitflow.core import fixedpoint
 from exitflow.core.outputs import Outputs
@@ -44,6 +43,7 @@ from exitflow.core.policies import (
     threshold_to_json,
     voting_thresholds,
 )
+from exitflow.quant.config import CalibrationTarget, PolicyConfig, PolicyKind
 
 log = logging.getLogger(__name__)
 

@@ -7,14 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from exitflow.quant.model import MultiExitNet, model_from_description
 
+from exitflow.core.errors import DataError
 from exitflow.core.files import atomic_path
+from exitflow.quant.model import MultiExitNet, model_from_description
 
 log = logging.getLogger(__name__)
 
 
-class CheckpointError(ValueError):
+class CheckpointError(DataError):
     """A checkpoint file is missing or does not hold what exitflow wrote."""
 
 

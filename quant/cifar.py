@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from exitflow.quant.config import DatasetConfig
 from exitflow.quant.data import ArrayDataset, DatasetError, DatasetMissingError
 

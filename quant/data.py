@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from exitflow.core.errors import DataError
 from exitflow.quant.config import DatasetConfig, DatasetName
 
 log = logging.getLogger(__name__)
@@ -29,7 +31,7 @@ SYSTEM_DATASETS = Path("/usr/share/datasets")
 _RESIZE_CHUNK = 8192
 
 
-class DatasetError(ValueError):
+class DatasetError(DataError):
     """A dataset is present but unusable: corrupt file, empty class folder, bad layout."""
 
 

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from exitflow.quant.calibrate import curve_at, policy_params, summarise, tradeoff_curve
-from exitflow.quant.config import PolicyKind
 
 from exitflow.core.files import write_json, write_text
 from exitflow.core.outputs import Outputs
 from exitflow.core.policies import PolicySpec, apply_policy, policy_dict, predicted_class
+from exitflow.quant.calibrate import curve_at, policy_params, summarise, tradeoff_curve
+from exitflow.quant.config import PolicyKind
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,6 @@ from typing import Any
 import numpy as np
 import torch
 from brevitas.export import export_qonnx
-from exitflow.quant.infer import integer_stage_outputs
-from exitflow.quant.layers import INPUT_SCALE, weight_scale
-from exitflow.quant.model import MultiExitNet
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.util.cleanup import cleanup_model
@@ -30,6 +27,9 @@ from torch import nn
 
 from exitflow.core.files import atomic_path, write_json
 from exitflow.core.outputs import Outputs, save_outputs
+from exitflow.quant.infer import integer_stage_outputs
+from exitflow.quant.layers import INPUT_SCALE, weight_scale
+from exitflow.quant.model import MultiExitNet
 
 log = logging.getLogger(__name__)
 

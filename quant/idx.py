@@ -12,8 +12,9 @@ import struct
 import zlib
 from pathlib import Path
 
-import exitflow.quant.data as qdata
 import numpy as np
+
+import exitflow.quant.data as qdata
 from exitflow.quant.config import DatasetConfig, DatasetName
 from exitflow.quant.data import ArrayDataset, DatasetError, DatasetMissingError
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+
 from exitflow.quant.config import DatasetConfig
 from exitflow.quant.data import (
     ArrayDataset,
@@ -25,7 +27,6 @@ from exitflow.quant.data import (
     crop_weights,
     stratified_holdout,
 )
-from PIL import Image
 
 log = logging.getLogger(__name__)
 

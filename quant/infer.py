@@ -12,11 +12,11 @@ import logging
 
 import numpy as np
 import torch
-from exitflow.quant.layers import INPUT_SCALE
-from exitflow.quant.model import MultiExitNet
 
 from exitflow.core.outputs import Outputs
 from exitflow.core.progress import NullProgress, Progress
+from exitflow.quant.layers import INPUT_SCALE
+from exitflow.quant.model import MultiExitNet
 
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+
 from exitflow.quant.config import LossKind, TrainConfig
 
 

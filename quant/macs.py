@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exitflow.quant.config import ExitConfig, StageConfig
-
 from exitflow.core.schema import ConfigError
+from exitflow.quant.config import ExitConfig, StageConfig
 
 # Kernel and padding of a head's optional conv block (keeps the map size).
 HEAD_KERNEL = 3

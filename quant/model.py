@@ -14,13 +14,13 @@ import logging
 from typing import Any
 
 import torch
+from torch import nn
+
+from exitflow.core.schema import ConfigError
 from exitflow.quant.config import ExitConfig, ModelConfig, StageConfig
 from exitflow.quant.layers import INPUT_SCALE, ConvBlock, act_scale, classifier, weight_scale
 from exitflow.quant.macs import HEAD_KERNEL, HEAD_PADDING, Plan, plan
 from exitflow.quant.presets import resolve_topology
-from torch import nn
-
-from exitflow.core.schema import ConfigError
 
 log = logging.getLogger(__name__)
 

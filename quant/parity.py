@@ -20,12 +20,14 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
 from qonnx.transformation.infer_shapes import InferShapes
 
+from exitflow.core.errors import VerificationError
+
 log = logging.getLogger(__name__)
 
 CHUNK = 100
 
 
-class ParityError(AssertionError):
+class ParityError(VerificationError):
     """An exported model computes different integers than brevitas."""
 
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-from exitflow.quant.config import ExitConfig, ModelConfig, StageConfig
-
 from exitflow.core.schema import ConfigError
+from exitflow.quant.config import ExitConfig, ModelConfig, StageConfig
 
 
 @dataclass(frozen=True)

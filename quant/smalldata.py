@@ -10,6 +10,7 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+
 from exitflow.quant.config import DatasetConfig
 from exitflow.quant.data import ArrayDataset, DatasetError, DatasetMissingError, stratified_holdout
 

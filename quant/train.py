@@ -23,14 +23,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from exitflow.quant.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from exitflow.quant.config import Augment, LossKind, TrainConfig
-from exitflow.quant.losses import compute_loss
-from exitflow.quant.model import MultiExitNet
 
 from exitflow.core.files import write_json
 from exitflow.core.progress import NullProgress, Progress
 from exitflow.core.schema import to_dict
+from exitflow.quant.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from exitflow.quant.config import Augment, LossKind, TrainConfig
+from exitflow.quant.losses import compute_loss
+from exitflow.quant.model import MultiExitNet
 
 log = logging.getLogger(__name__)
 

@@ -24,14 +24,13 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from exitflow.quant.calibrate import calibrate, summarise  # noqa: E402
-
 from exitflow.config import config_from_dict, load_config  # noqa: E402
 from exitflow.context import RunContext  # noqa: E402
 from exitflow.core.files import write_json  # noqa: E402
 from exitflow.core.outputs import load_outputs  # noqa: E402
 from exitflow.core.policies import apply_policy  # noqa: E402
 from exitflow.core.schema import ConfigError, to_dict  # noqa: E402
+from exitflow.quant.calibrate import calibrate, summarise  # noqa: E402
 from exitflow.step_quant import step_train  # noqa: E402
 
 log = logging.getLogger("sweep")

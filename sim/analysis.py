@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from exitflow.sim.hwdesc import HwDesc
 from exitflow.sim.result import RunResult
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from exitflow.sim.config import Arrival, SimConfig
 
 

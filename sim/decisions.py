@@ -10,7 +10,6 @@ import logging
 from typing import Any
 
 import numpy as np
-from exitflow.sim.hwdesc import HwDesc, HwDescError
 
 from exitflow.core.policies import (
     PolicySpec,
@@ -21,6 +20,7 @@ from exitflow.core.policies import (
     statistic,
     threshold_from_json,
 )
+from exitflow.sim.hwdesc import HwDesc, HwDescError
 
 log = logging.getLogger(__name__)
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from exitflow.core.errors import SimulationError as _BaseSimulationError
+from exitflow.core.errors import VerificationError
 
-class SimulationError(RuntimeError):
-    """The simulated design misbehaves (deadlock, overflow) or disagrees with the software."""
+
+class SimulationError(_BaseSimulationError):
+    """The simulated design misbehaves (deadlock, overflow)."""
 
 
 class DeadlockError(SimulationError):
@@ -26,7 +29,7 @@ class BufferOverflowError(SimulationError):
         )
 
 
-class ExitMismatchError(SimulationError):
+class ExitMismatchError(VerificationError):
     """The simulated decision units disagree with the software model on some frames."""
 
     def __init__(self, mismatches: list[dict[str, int]], total: int) -> None:

@@ -23,6 +23,7 @@ import logging
 from typing import Protocol
 
 import numpy as np
+
 from exitflow.sim.errors import DeadlockError
 from exitflow.sim.fast_rows import NEG, NodeState, _check, _Consumer, _CycleOverflow, _write
 from exitflow.sim.model import Model, Segment

@@ -8,6 +8,7 @@ row's physical index is its logical index minus `org`.
 from __future__ import annotations
 
 import numpy as np
+
 from exitflow.sim.model import NodeTiming
 
 NEG = -(1 << 60)  # "no constraint": far below any cycle, safe to add small constants to

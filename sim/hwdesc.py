@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from exitflow.core.errors import ConfigError
+
 SCHEMA = "exitflow.hwdesc/1"
 KINDS = ("stage", "head", "decision")
 _MISSING = object()
 
 
-class HwDescError(ValueError):
+class HwDescError(ConfigError):
     """The hardware description is malformed or inconsistent."""
 
 

@@ -14,10 +14,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from exitflow.core.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 
-class ModelError(ValueError):
+class ModelError(ConfigError):
     """A description that cannot be simulated (e.g. a port faster than one beat per cycle)."""
 
 

@@ -12,6 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from exitflow.core.files import write_json
+from exitflow.core.outputs import Outputs
+from exitflow.core.policies import PolicySpec, policy_dict
+from exitflow.core.progress import NullProgress, Progress
 from exitflow.sim.analysis import headline, noexit_check
 from exitflow.sim.arrival import arrival_cycles
 from exitflow.sim.config import SimConfig
@@ -26,11 +31,6 @@ from exitflow.sim.result import RunResult
 from exitflow.sim.run import simulate
 from exitflow.sim.sizing import size_buffers, sizing_probe_count
 from exitflow.sim.trace import write_trace
-
-from exitflow.core.files import write_json
-from exitflow.core.outputs import Outputs
-from exitflow.core.policies import PolicySpec, policy_dict
-from exitflow.core.progress import NullProgress, Progress
 
 log = logging.getLogger(__name__)
 

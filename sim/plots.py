@@ -6,9 +6,9 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from exitflow.sim.result import RunResult
 
 from exitflow.core.files import atomic_path
+from exitflow.sim.result import RunResult
 
 log = logging.getLogger(__name__)
 MAX_POINTS = 4000  # per curve; longer series keep the maximum of each bin

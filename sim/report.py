@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from exitflow.core.files import write_bytes, write_json, write_text
 from exitflow.sim.analysis import exit_fractions, latency, throughput_fps
 from exitflow.sim.model import Model
 from exitflow.sim.result import RunResult
-
-from exitflow.core.files import write_bytes, write_json, write_text
 
 SIZING_CASES = ("exit_sequence", "worst_case")  # keys of the sizing section
 

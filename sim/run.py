@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from exitflow.sim.model import Model, as_int_array
 from exitflow.sim.result import RunResult
 from exitflow.sim.stats import fast_run

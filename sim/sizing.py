@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
 from exitflow.sim.model import Model
 from exitflow.sim.run import simulate
 

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable, Iterator
 
 import numpy as np
+
 from exitflow.sim.errors import BufferOverflowError
 from exitflow.sim.fast import BLOCK_FRAMES, NEG, FastEngine, NodeState, SegState
 from exitflow.sim.model import Model

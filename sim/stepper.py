@@ -10,6 +10,7 @@ A watchdog turns "nothing moved for too long" into a DeadlockError naming the bl
 from __future__ import annotations
 
 import numpy as np
+
 from exitflow.sim.errors import DeadlockError
 from exitflow.sim.model import Model, NodeTiming
 from exitflow.sim.result import RunResult

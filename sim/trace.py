@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from exitflow.sim.fast import FastEngine, NodeState
-from exitflow.sim.result import RunResult
 
 from exitflow.core.files import write_text
+from exitflow.sim.fast import FastEngine, NodeState
+from exitflow.sim.result import RunResult
 
 Row = tuple[int, str, str, int, int]
 

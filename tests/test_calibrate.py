@@ -8,13 +8,13 @@ import time
 
 import numpy as np
 import pytest
-from exitflow.quant.calibrate import calibrate, curve_at, policy_params, summarise, tradeoff_curve
-from exitflow.quant.config import PolicyConfig
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exitflow.core.outputs import Outputs
 from exitflow.core.policies import PolicySpec, apply_policy, never_threshold
+from exitflow.quant.calibrate import calibrate, curve_at, policy_params, summarise, tradeoff_curve
+from exitflow.quant.config import PolicyConfig
 
 KINDS = ["max_logit", "margin", "max_softmax", "entropy", "patience", "voting"]
 

@@ -8,16 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from exitflow.hw.config import Board
-from exitflow.quant.config import (
-    Augment,
-    CalibrationTarget,
-    DatasetName,
-    LossKind,
-    Optimizer,
-    PolicyKind,
-)
-from exitflow.sim.config import Arrival
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,6 +20,16 @@ from exitflow.config import (
     save_config,
 )
 from exitflow.core.schema import describe
+from exitflow.hw.config import Board
+from exitflow.quant.config import (
+    Augment,
+    CalibrationTarget,
+    DatasetName,
+    LossKind,
+    Optimizer,
+    PolicyKind,
+)
+from exitflow.sim.config import Arrival
 
 REPO = Path(__file__).resolve().parents[1]
 

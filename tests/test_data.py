@@ -9,9 +9,12 @@ import gzip
 import struct
 from pathlib import Path
 
-import exitflow.quant.data as qdata
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import exitflow.quant.data as qdata
 from exitflow.quant.config import DatasetConfig
 from exitflow.quant.data import (
     ArrayDataset,
@@ -23,8 +26,6 @@ from exitflow.quant.data import (
     resize_crop,
     split_train_val,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 def indexed(n: int, classes: int = 3) -> ArrayDataset:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from exitflow.quant.config import DatasetConfig
 from exitflow.quant.data import DatasetError, DatasetMissingError, dataset_info, load_splits
-from PIL import Image
 
 # --- CIFAR-10 ----------------------------------------------------------------------------------
 

@@ -6,13 +6,13 @@ import json
 
 import numpy as np
 import pytest
-from exitflow.quant.calibrate import policy_params, tradeoff_curve
-from exitflow.quant.evaluate import best_within, evaluate, oracle, overthinking, write_report
 
 from exitflow.config import ProjectConfig
 from exitflow.context import RunContext, StepUnavailable
 from exitflow.core.outputs import Outputs, save_outputs
 from exitflow.core.policies import PolicySpec, load_policy
+from exitflow.quant.calibrate import policy_params, tradeoff_curve
+from exitflow.quant.evaluate import best_within, evaluate, oracle, overthinking, write_report
 from exitflow.step_eval import step_calibrate, step_evaluate
 
 # Predicted class per exit (exits 0, 1, 2) for six samples, all labelled 0.

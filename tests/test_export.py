@@ -8,15 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from exitflow.quant.checkpoint import load_model
-from exitflow.quant.export import SCHEMA
-from exitflow.quant.parity import ParityError, check_full_model, check_qonnx_parity
 from qonnx.core.modelwrapper import ModelWrapper
 
 from exitflow.config import config_from_dict
 from exitflow.context import RunContext, StepUnavailable
 from exitflow.core.outputs import load_outputs
 from exitflow.core.policies import apply_policy, load_policy
+from exitflow.quant.checkpoint import load_model
+from exitflow.quant.export import SCHEMA
+from exitflow.quant.parity import ParityError, check_full_model, check_qonnx_parity
 from exitflow.step_eval import step_calibrate
 from exitflow.step_quant import step_export, step_train
 

@@ -9,10 +9,10 @@ import pytest
 
 pytest.importorskip("finn")
 
-from exitflow.hw import decision, decision_op, finn_compat, steps, verify
 from qonnx.core.datatype import DataType
 
 from exitflow.core import policies
+from exitflow.hw import decision, decision_op, finn_compat, steps, verify
 
 C = 10
 LOGIT = DataType["INT12"]

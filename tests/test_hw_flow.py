@@ -15,13 +15,13 @@ import pytest
 
 pytest.importorskip("finn")
 
-from exitflow.hw import steps
-from exitflow.hw.build import run_build
-from exitflow.hw.flow import VerificationError, checkpoint_path
 from qonnx.core.modelwrapper import ModelWrapper
 
 from exitflow.config import config_from_dict
 from exitflow.context import RunContext, ToolPaths
+from exitflow.hw import steps
+from exitflow.hw.build import run_build
+from exitflow.hw.flow import VerificationError, checkpoint_path
 from exitflow.steps import run_step
 
 FMNIST = Path(__file__).resolve().parents[1] / ".data" / "fashion-mnist"

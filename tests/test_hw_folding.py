@@ -8,13 +8,14 @@ import pytest
 
 pytest.importorskip("finn")
 
-from exitflow.hw import finn_compat, folding, steps, transforms, verify
-from exitflow.hw.boards import BOARDS, board_spec
-from exitflow.hw.config import Board
 from onnx import TensorProto, helper
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.util.basic import qonnx_make_model
+
+from exitflow.hw import finn_compat, folding, steps, transforms, verify
+from exitflow.hw.boards import BOARDS, board_spec
+from exitflow.hw.config import Board
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -5,18 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from exitflow.quant.config import ExitConfig, ModelConfig, StageConfig
-from exitflow.quant.infer import LatticeError, integer_logits, integer_stage_outputs
-from exitflow.quant.layers import AffineBatchNorm2d
-from exitflow.quant.macs import plan
-from exitflow.quant.model import build_model, model_from_description
-from exitflow.quant.presets import PRESETS, preset_names, resolve_topology
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
 from exitflow.config import config_from_dict
 from exitflow.core.schema import ConfigError
+from exitflow.quant.config import ExitConfig, ModelConfig, StageConfig
+from exitflow.quant.infer import LatticeError, integer_logits, integer_stage_outputs
+from exitflow.quant.layers import AffineBatchNorm2d
+from exitflow.quant.macs import plan
+from exitflow.quant.model import build_model, model_from_description
+from exitflow.quant.presets import PRESETS, preset_names, resolve_topology
 
 PRESET_SHAPES = {
     "fmnist3": (1, 28, 28),

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from exitflow.hw.rtlsim import simulate_cond_buffer, simulate_exit_decision
 
 from exitflow.core.policies import decide, predicted_class
+from exitflow.hw.rtlsim import simulate_cond_buffer, simulate_exit_decision
 
 
 def _logits_with_ties(rng: np.random.Generator, n: int, c: int, span: int) -> np.ndarray:

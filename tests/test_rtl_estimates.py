@@ -7,6 +7,7 @@ import shutil
 import subprocess
 
 import pytest
+
 from exitflow.hw.rtl_blocks import cond_buffer, decision_unit, logit_width
 from exitflow.hw.rtlsim import RTL_DIR
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from exitflow.core.policies import PolicySpec, apply_policy, never_threshold
 from exitflow.sim.analysis import noexit_check, throughput_fps
 from exitflow.sim.arrival import arrival_cycles, read_trace
 from exitflow.sim.config import Arrival, SimConfig
@@ -21,8 +23,6 @@ from exitflow.sim.pipeline import check_exits
 from exitflow.sim.run import simulate
 from exitflow.sim.sizing import size_buffers
 from exitflow.sim.synthetic import synthetic_reference
-
-from exitflow.core.policies import PolicySpec, apply_policy, never_threshold
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data" / "fmnist3_hwdesc.json"

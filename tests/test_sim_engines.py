@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import exitflow.sim.fast as fast_mod
-import exitflow.sim.fast_rows as fast_rows
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings, target
+from hypothesis import strategies as st
+
+import exitflow.sim.fast as fast_mod
+import exitflow.sim.fast_rows as fast_rows
 from exitflow.sim.errors import DeadlockError
 from exitflow.sim.model import CondBuffer, Link, Model, NodeTiming, Segment, check_model
 from exitflow.sim.run import simulate
-from hypothesis import HealthCheck, given, settings, target
-from hypothesis import strategies as st
 
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from exitflow.sim.config import SimConfig
 from exitflow.sim.design import model_from_hwdesc
 from exitflow.sim.hwdesc import HwDescError, hwdesc_from_dict, load_hwdesc

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import itertools
 
-import exitflow.sim.plots as plots
 import numpy as np
 import pytest
-from exitflow.sim.plots import _thin, buffer_series, occupancy_series, peak_series
-from exitflow.sim.stats import fast_run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_sim_engines import model
 from test_sim_window import long_workload
+
+import exitflow.sim.plots as plots
+from exitflow.sim.plots import _thin, buffer_series, occupancy_series, peak_series
+from exitflow.sim.stats import fast_run
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from exitflow.sim.config import SimConfig
-from exitflow.sim.errors import ExitMismatchError
-from exitflow.sim.hwdesc import HwDescError
-from exitflow.sim.synthetic import synthetic_reference
 
 from exitflow.config import ProjectConfig
 from exitflow.context import RunContext
 from exitflow.core.outputs import save_outputs
 from exitflow.core.policies import PolicySpec, save_policy
+from exitflow.sim.config import SimConfig
+from exitflow.sim.errors import ExitMismatchError
+from exitflow.sim.hwdesc import HwDescError
+from exitflow.sim.synthetic import synthetic_reference
 from exitflow.step_sim import step_simulate
 
 DATA = Path(__file__).parent / "data" / "fmnist3_hwdesc.json"

@@ -4,15 +4,16 @@ one frame, deadlocks (node, frame, cycle), the int64 redo, and the block-wise oc
 
 from __future__ import annotations
 
-import exitflow.sim.fast as fast_mod
 import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_sim_engines import deadlocking_model, model, workload
+
+import exitflow.sim.fast as fast_mod
 from exitflow.sim.errors import DeadlockError
 from exitflow.sim.model import Model
 from exitflow.sim.occupancy import StreamOcc, _exact_held
 from exitflow.sim.stats import fast_run
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from test_sim_engines import deadlocking_model, model, workload
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from exitflow.quant.checkpoint import CheckpointError, load_checkpoint, load_model
 from exitflow.quant.config import Augment, DatasetConfig, LossKind, ModelConfig, TrainConfig
 from exitflow.quant.data import load_splits

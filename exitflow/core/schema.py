@@ -17,11 +17,9 @@ import types
 import typing
 from typing import Any, TypeVar
 
+from exitflow.core.errors import ConfigError
+
 T = TypeVar("T")
-
-
-class ConfigError(ValueError):
-    """A config file or dict does not describe a valid design."""
 
 
 def opt(default: Any, doc: str) -> Any:
