@@ -10,8 +10,9 @@ import yaml
 
 from exitflow.core.files import write_text
 from exitflow.core.schema import ConfigError, check, from_dict, opt, to_dict
-from exitflow.hw.config import HwConfig
+from exitflow.hw.config import HwConfig, check_override_partitions, partition_names
 from exitflow.quant.config import DatasetConfig, ModelConfig, PolicyConfig, TrainConfig
+from exitflow.quant.presets import resolve_topology
 from exitflow.sim.config import SimConfig
 
 __all__ = [
@@ -42,6 +43,14 @@ class ProjectConfig:
             bool(self.name) and "/" not in self.name,
             f"name must be a plain word, got {self.name!r}",
         )
+        self.validate()
+
+    def validate(self) -> None:
+        """Checks across sections (each section checks itself): raises ConfigError."""
+        stages, exits = resolve_topology(self.model)
+        if self.hw.folding_overrides:
+            names = partition_names([e.after_stage for e in exits], len(stages), self.hw.baseline)
+            check_override_partitions(self.hw.folding_overrides, names)
 
     def run_dir(self, base: Path | None = None) -> Path:
         """Directory of this design's artefacts (relative paths resolve against `base`)."""
@@ -54,17 +63,47 @@ def config_from_dict(data: Any) -> ProjectConfig:
     return from_dict(ProjectConfig, data)
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise _DuplicateKeyError(
+                    f"key {key!r} is given twice in one section (lines {seen[key]} and "
+                    f"{line}); keep one of them"
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+class _DuplicateKeyError(yaml.YAMLError):
+    pass
+
+
 def load_config(path: str | Path) -> ProjectConfig:
-    """Read a YAML config file; unknown keys and bad values raise ConfigError."""
+    """Read a YAML config file; unknown keys, bad values, duplicate keys and an empty file
+    raise ConfigError."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(
             f"config file {path} does not exist; `exitflow config --init {path}` writes one"
         )
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(), Loader=_StrictLoader)
+    except _DuplicateKeyError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if data is None:
+        raise ConfigError(
+            f"{path} is empty (or only comments), which is more likely a truncated file than a "
+            "wish for every default: `exitflow config --init NEW.yaml` writes a complete "
+            "config; write `{}` to take every default on purpose"
+        )
     try:
         return config_from_dict(data)
     except ConfigError as exc:

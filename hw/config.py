@@ -5,22 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from exitflow.core.errors import ConfigError
+from exitflow.core.kinds import DecisionImpl, MvauStyle
 from exitflow.core.schema import check, opt
 
-
-class DecisionImpl(StrEnum):
-    """How exit-decision units are built (hw.decision explains both)."""
-
-    RTL = "rtl"
-    FINN = "finn"
-
-
-class MvauStyle(StrEnum):
-    """How FINN's matrix-vector units are implemented."""
-
-    AUTO = "auto"  # the board's default (hw.boards)
-    LUT = "lut"  # MVAU_hls with LUT multipliers
-    DSP = "dsp"  # FINN's RTL MVU on DSP slices (MVAU_rtl)
+__all__ = [
+    "Board",
+    "DecisionImpl",
+    "HwConfig",
+    "MvauStyle",
+    "check_override_partitions",
+    "partition_names",
+]
 
 
 class Board(StrEnum):
@@ -82,3 +78,28 @@ class HwConfig:
         check(self.verify_samples >= 1, "verify_samples must be >= 1")
         check(self.verify_step_samples >= 1, "verify_step_samples must be >= 1")
         check(self.workers >= 1, "workers must be >= 1")
+
+
+def partition_names(exit_after: list[int], num_stages: int, baseline: bool) -> list[str]:
+    """Names of the partitions a design with these exits has (as quant's export and
+    hw.design name them): stage<k>, head<e>, decision<e> (non-final exits), and with the
+    baseline base_stage<k> and base_head<last>."""
+    last = len(exit_after) - 1
+    names = [f"stage{k}" for k in range(num_stages)]
+    names += [f"head{e}" for e in range(last + 1)]
+    names += [f"decision{e}" for e in range(last)]
+    if baseline:
+        names += [f"base_stage{k}" for k in range(num_stages)] + [f"base_head{last}"]
+    return names
+
+
+def check_override_partitions(overrides: dict[str, object], names: list[str]) -> None:
+    """ConfigError if `hw.folding_overrides` names a partition the design does not have
+    (it would be silently ignored)."""
+    unknown = sorted(set(overrides) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"hw.folding_overrides: no partition named {', '.join(map(repr, unknown))}; the "
+            f"design's partitions are {', '.join(names)} (base_*: the single-exit baseline, "
+            "present when hw.baseline is true)"
+        )

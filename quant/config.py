@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from exitflow.core.kinds import PolicyKind
-from exitflow.core.schema import check, opt
+from exitflow.core.schema import ExtFloat, check, opt
 
 
 class DatasetName(StrEnum):
@@ -113,22 +113,12 @@ class ModelConfig:
             "give either a preset or both stages and exits",
         )
         _check_bits("input_bits", self.input_bits)
-        if self.stages and self.exits:
-            n = len(self.stages)
-            for i, ex in enumerate(self.exits):
-                check(
-                    ex.after_stage < n,
-                    f"exits[{i}].after_stage={ex.after_stage} names a stage that does not exist "
-                    f"(the model has {n} stages, 0..{n - 1})",
-                )
-            order = [ex.after_stage for ex in self.exits]
-            check(
-                order == sorted(set(order)), f"exits must be in depth order, one per stage: {order}"
-            )
-            check(
-                order[-1] == n - 1,
-                "the last exit (the final classifier) must follow the last stage",
-            )
+        # At load, not at training: an unknown preset or an exit after a stage the preset lacks
+        # must fail `exitflow config --check` and every command, before any data is read.
+        # Imported here because quant.presets builds its table from this module's classes.
+        from exitflow.quant.presets import resolve_topology
+
+        resolve_topology(self)
 
 
 class LossKind(StrEnum):
@@ -217,7 +207,11 @@ class PolicyConfig:
     target: CalibrationTarget = opt(CalibrationTarget.ACCURACY_DROP, "calibration goal")
     max_accuracy_drop: float = opt(0.002, "allowed validation accuracy drop versus the final exit")
     mac_budget: float = opt(0.35, "allowed mean MACs as a fraction of the full network")
-    thresholds: list[float] | None = opt(None, "explicit per-exit thresholds; None: calibrate")
+    thresholds: list[ExtFloat] | None = opt(
+        None,
+        "explicit thresholds, one per non-final exit: numbers, or inf / .inf (the exit never "
+        "fires; entropy: -inf / -.inf), either spelling; None: calibrate",
+    )
     patience: int = opt(2, "patience policy: exits the prediction must stay unchanged")
     voting_k: float = opt(0.5, "voting policy: exponent k in votes / l^k, in [0, 1)")
 

@@ -77,9 +77,96 @@ def test_default_and_explicit_configs_round_trip_through_a_file(tmp_path: Path) 
     assert loaded.policy.thresholds == [3.0, 5.5] and loaded.model.stages[1].weight_bits == 2
 
 
-def test_empty_file_means_all_defaults(tmp_path: Path) -> None:
-    (tmp_path / "empty.yaml").write_text("# nothing set\n")
-    assert load_config(tmp_path / "empty.yaml") == ProjectConfig()
+@pytest.mark.parametrize("text", ["", "# nothing set\n", "\n\n"])
+def test_empty_file_is_refused_naming_init(tmp_path: Path, text: str) -> None:
+    (tmp_path / "empty.yaml").write_text(text)
+    with pytest.raises(ConfigError, match="config --init") as exc:
+        load_config(tmp_path / "empty.yaml")
+    assert "empty" in str(exc.value) and str(tmp_path / "empty.yaml") in str(exc.value)
+
+
+def test_explicit_empty_mapping_means_all_defaults(tmp_path: Path) -> None:
+    (tmp_path / "defaults.yaml").write_text("{}  # every default, on purpose\n")
+    assert load_config(tmp_path / "defaults.yaml") == ProjectConfig()
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "lines"),
+    [
+        ("name: a\nname: b\n", "'name'", "lines 1 and 2"),
+        ("train:\n  epochs: 3\n  lr: 0.1\n  epochs: 4\n", "'epochs'", "lines 2 and 4"),
+        ("model:\n  stages:\n    - {pool: true, pool: false}\n", "'pool'", "lines 3 and 3"),
+    ],
+)
+def test_duplicate_keys_are_refused(tmp_path: Path, text: str, key: str, lines: str) -> None:
+    (tmp_path / "dup.yaml").write_text(text)
+    with pytest.raises(ConfigError) as exc:
+        load_config(tmp_path / "dup.yaml")
+    message = str(exc.value)
+    assert key in message and lines in message and "keep one" in message
+    assert yaml.safe_load(text)  # what the plain SafeLoader silently accepted
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ({"preset": "mnist3"}, ["model.preset", "'mnist3'", "cnv_exits, fmnist3, tiny"]),
+        (
+            {"preset": "tiny", "exits": [{"after_stage": 0}, {"after_stage": 4}]},
+            ["model.exits[1].after_stage=4", "2 stages"],
+        ),
+        (
+            {"preset": "fmnist3", "stages": [{"channels": [8]}]},
+            ["model.exits[1].after_stage=1", "1 stages"],
+        ),
+    ],
+)
+def test_presets_and_exits_are_checked_at_load(tmp_path: Path, model: dict, expected: list) -> None:
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({"model": model}))
+    with pytest.raises(ConfigError) as exc:
+        load_config(tmp_path / "c.yaml")
+    for part in expected:
+        assert part in str(exc.value), (part, str(exc.value))
+
+
+def test_folding_override_for_a_missing_partition_is_refused() -> None:
+    ok = {"stage1": {"MVAU_0": {"PE": 2}}, "decision0": {}, "base_head2": {}}
+    assert config_from_dict({"hw": {"folding_overrides": ok}}).hw.folding_overrides == ok
+    message = error_of({"hw": {"folding_overrides": {"stage3": {"MVAU_0": {"PE": 2}}}}})
+    assert "hw.folding_overrides" in message and "'stage3'" in message
+    assert "stage0, stage1, stage2, head0, head1, head2, decision0, decision1" in message
+    # without the baseline its partitions do not exist
+    message = error_of({"hw": {"baseline": False, "folding_overrides": {"base_stage0": {}}}})
+    assert "'base_stage0'" in message and "base_head" not in message.split("are ")[1]
+
+
+@pytest.mark.parametrize(
+    ("written", "value"),
+    [
+        ("inf", math.inf),
+        (".inf", math.inf),
+        ("-inf", -math.inf),
+        ("-.inf", -math.inf),
+        ("+inf", math.inf),
+        ("Inf", math.inf),
+        ("3", 3.0),
+        ("2.5", 2.5),
+    ],
+)
+def test_thresholds_take_both_spellings_of_infinity(
+    tmp_path: Path, written: str, value: float
+) -> None:
+    (tmp_path / "c.yaml").write_text(f"policy:\n  thresholds: [{written}, 1]\n")
+    cfg = load_config(tmp_path / "c.yaml")
+    assert cfg.policy.thresholds == [value, 1.0]
+    assert load_config(save_config(cfg, tmp_path / "again.yaml")) == cfg
+
+
+@pytest.mark.parametrize("bad", ["infinity", "never", ".nan", "true"])
+def test_thresholds_refuse_other_words(bad: str) -> None:
+    with_bad = yaml.safe_load(f"policy:\n  thresholds: [{bad}]\n")
+    message = error_of(with_bad)
+    assert "policy.thresholds[0]" in message and "inf" in message
 
 
 def test_examples_load() -> None:

@@ -80,9 +80,9 @@ def test_unknown_preset_lists_the_presets() -> None:
 
 
 def test_preset_exits_after_a_missing_explicit_stage_is_an_error() -> None:
-    cfg = ModelConfig(preset="fmnist3", stages=[StageConfig(channels=[8])])
+    # ModelConfig itself refuses it now (at config load), through resolve_topology
     with pytest.raises(ConfigError, match=r"after_stage=1 names a stage that does not exist"):
-        resolve_topology(cfg)
+        resolve_topology(ModelConfig(preset="fmnist3", stages=[StageConfig(channels=[8])]))
 
 
 def test_exit_order_and_final_exit_are_checked() -> None:

@@ -13,13 +13,41 @@ import copy
 import dataclasses
 import difflib
 import enum
+import math
 import types
 import typing
 from typing import Any, TypeVar
 
 from exitflow.core.errors import ConfigError
 
+__all__ = [
+    "ConfigError",
+    "ExtFloat",
+    "check",
+    "describe",
+    "from_dict",
+    "opt",
+    "parse_ext_float",
+    "to_dict",
+]
+
 T = TypeVar("T")
+
+# A float that may also be written as an infinity in either spelling: YAML reads `.inf` as a
+# float but `inf` as a string, and users write both (policy thresholds document `inf`).
+ExtFloat = typing.NewType("ExtFloat", float)
+_INF_WORDS = {"inf": math.inf, "+inf": math.inf, "-inf": -math.inf}
+
+
+def parse_ext_float(value: Any, path: str) -> float:
+    """A number, or inf/.inf/+inf/-inf/-.inf (any case) as a string; ConfigError otherwise."""
+    if isinstance(value, str):
+        word = value.strip().lower().replace(".inf", "inf")
+        if word in _INF_WORDS:
+            return _INF_WORDS[word]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise ConfigError(f"{path}: expected a number or inf/-inf (.inf/-.inf), got {value!r}")
+    return float(value)
 
 
 def opt(default: Any, doc: str) -> Any:
@@ -40,6 +68,8 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
     args = typing.get_args(tp)
     if tp is Any:
         return value
+    if tp is ExtFloat:
+        return parse_ext_float(value, path)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
