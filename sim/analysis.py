@@ -5,6 +5,10 @@ gain is compared at equal resources by dividing by the LUT ratio of the two desi
 FINN's MVAUs spend at low precision; every other resource ratio is reported beside it). The
 physical bound is 1 / sum_k f_k P_k, with P_k the fraction of frames reaching segment k and f_k
 segment k's share of the compute in MACs (stage and head; docs/simulator.md).
+
+Steady-state figures need a run long enough to have one (`run_length`): the pipeline fill must be
+a small share of the measured span, and there must be enough frames for the exit fractions (and
+so P_k, the gain and the bound) to be more than sampling noise.
 """
 
 from __future__ import annotations
@@ -17,14 +21,87 @@ from exitflow.sim.hwdesc import HwDesc
 from exitflow.sim.result import RunResult
 
 NORMALISE_BY = "LUT"
+# A run shorter than this is flagged (docs/simulator.md, "Short runs"). The pipeline fill lowers
+# frames/span by about fill/span, so a fill share of at most 10% keeps that bias under ~10%.
+MAX_FILL_SHARE = 0.1
+# An exit fraction estimated from n frames has a standard error of at most 0.5/sqrt(n): 100 frames
+# keep it within 5 percentage points (a 95% interval of about +-10 points).
+MIN_FRAMES = 100
+
+__all__ = [
+    "MAX_FILL_SHARE",
+    "MIN_FRAMES",
+    "compute_shares",
+    "exit_fractions",
+    "gated_resources",
+    "headline",
+    "latency",
+    "noexit_check",
+    "reach_fractions",
+    "run_length",
+    "span_cycles",
+    "throughput_fps",
+]
+
+
+def span_cycles(r: RunResult) -> int:
+    """Cycles from the first frame's first read to the last result, inclusive (0 if no frames)."""
+    if r.num_frames == 0:
+        return 0
+    return int(r.finish.max()) - int(r.start.min()) + 1
 
 
 def throughput_fps(r: RunResult, clock_mhz: float) -> float:
     """Frames per second over first read to last result."""
     if r.num_frames == 0:
         return 0.0
-    span = int(r.finish.max()) - int(r.start.min()) + 1
-    return r.num_frames * clock_mhz * 1e6 / span
+    return r.num_frames * clock_mhz * 1e6 / span_cycles(r)
+
+
+def run_length(
+    r: RunResult,
+    fill_cycles: int,
+    *,
+    sampled: bool = True,
+    max_fill_share: float = MAX_FILL_SHARE,
+    min_frames: int = MIN_FRAMES,
+) -> dict[str, Any]:
+    """Whether a run is long enough for steady-state figures, and if not, why.
+
+    fill_cycles: the latency of one frame through the empty pipeline on the deepest exit path the
+    run's frames take (sim.pipeline.fill_cycles): nothing leaves that path sooner. sampled: the figures depend on which frames exit
+    (False for the no-exit run, where every frame takes the same path), so the frame count
+    matters too. The returned dict has `short_run` (bool) and `reasons` (empty when long enough).
+    """
+    span = span_cycles(r)
+    share = fill_cycles / span if span else 1.0
+    # frames needed for fill/span <= max_fill_share, with span about fill + (n-1) intervals at
+    # this run's mean interval span/n (an estimate: a short run's interval is itself inflated)
+    interval = span / r.num_frames if r.num_frames else float(fill_cycles or 1)
+    need_fill = int(np.ceil(fill_cycles * (1 / max_fill_share - 1) / max(interval, 1.0))) + 1
+    reasons = []
+    if share > max_fill_share:
+        reasons.append(
+            f"the pipeline fill ({fill_cycles} cycles) is {share:.0%} of the {span}-cycle span "
+            f"(at most {max_fill_share:.0%} for throughput within about {max_fill_share:.0%} of "
+            f"steady state; about {need_fill} frames needed)"
+        )
+    if sampled and r.num_frames < min_frames:
+        reasons.append(
+            f"{r.num_frames} frames give exit fractions with a standard error up to "
+            f"{0.5 / np.sqrt(max(r.num_frames, 1)):.0%} (at least {min_frames} frames for 5%)"
+        )
+    return {
+        "short_run": bool(reasons),
+        "reasons": reasons,
+        "frames": r.num_frames,
+        "fill_cycles": int(fill_cycles),
+        "span_cycles": span,
+        "fill_share": share,
+        "max_fill_share": max_fill_share,
+        "min_frames": min_frames if sampled else None,
+        "frames_needed": max(need_fill, min_frames if sampled else 0),
+    }
 
 
 def latency(r: RunResult, clock_mhz: float) -> dict[str, dict[str, float]]:

@@ -17,7 +17,7 @@ from exitflow.core.files import write_json
 from exitflow.core.outputs import Outputs
 from exitflow.core.policies import PolicySpec, policy_dict
 from exitflow.core.progress import NullProgress, Progress
-from exitflow.sim.analysis import headline, noexit_check
+from exitflow.sim.analysis import headline, noexit_check, run_length, span_cycles
 from exitflow.sim.arrival import arrival_cycles
 from exitflow.sim.config import SimConfig
 from exitflow.sim.decisions import compare_exits, decide_frames, never_exit
@@ -98,7 +98,16 @@ def run_simulation(
     keep = cfg.trace_window is not None or None
     result = simulate(model, exit_index, arrival, keep_events=keep, buffer_events=True)
     seconds = time.perf_counter() - t0
-    noexit = noexit_check(simulate(model, never_exit(n, model.num_exits)), desc)
+    worst = simulate(model, never_exit(n, model.num_exits))
+    length = run_length(result, fill_cycles(model, exit_index))
+    noexit = noexit_check(worst, desc)
+    noexit_length = run_length(
+        worst, fill_cycles(model, never_exit(1, model.num_exits)), sampled=False
+    )
+    noexit["short_run"] = noexit_length["short_run"]
+    if noexit_length["short_run"]:
+        # a fill-dominated span says nothing about FINN's steady-state estimate: no verdict
+        noexit.update(ok=None, reasons=noexit_length["reasons"])
     if noexit["ok"] is False:
         log.warning(
             "no-exit throughput %.1f fps is %.3f x FINN's estimate (%.1f fps), beyond %.0f%%",
@@ -126,7 +135,14 @@ def run_simulation(
         **(meta or {}),
     }
     rep = build_report(
-        model, result, mismatches=0, noexit=noexit, head=head, sized=sized, meta=info
+        model,
+        result,
+        mismatches=0,
+        noexit=noexit,
+        head=head,
+        sized=sized,
+        meta=info,
+        length=length,
     )
     files = [save_frames(result, pred, out_dir / "frames.npz"), *write_report(rep, out_dir)]
     png = plot_occupancy(result, out_dir / "occupancy.png", model.clock_mhz)
@@ -135,6 +151,13 @@ def run_simulation(
         first, last = sorted(cfg.trace_window)
         files.append(write_trace(result, out_dir / "trace.tsv", first, last))
     return Outcome(rep, result, pred, files)
+
+
+def fill_cycles(model: Model, exit_index: np.ndarray) -> int:
+    """Pipeline fill of a run: one frame through the empty pipeline on its deepest exit path."""
+    # the deepest path the run's frames take, not the design's: a run whose frames all leave at
+    # exit 0 fills only segment 0
+    return max(span_cycles(simulate(model, np.array([e], np.int64))) for e in np.unique(exit_index))
 
 
 def find_undersized(model: Model, r: RunResult, sized: dict | None) -> list[dict[str, Any]]:
@@ -181,7 +204,17 @@ def find_undersized(model: Model, r: RunResult, sized: dict | None) -> list[dict
 
 
 def log_headline(rep: dict[str, Any]) -> None:
-    """One line a user reads first."""
+    """One line a user reads first, and a warning before it when the run is too short."""
+    if rep.get("short_run"):
+        noexit_short = (rep.get("noexit_check") or {}).get("short_run")
+        log.warning(
+            "%d frames are too short for steady-state figures: the throughput, gain, fraction of "
+            "the bound%s below are NOT meaningful (%s); simulate at least %d frames",
+            rep["frames"],
+            " and no-exit ratio" if noexit_short else "",
+            "; ".join(rep["run_length"]["reasons"]),
+            rep["run_length"]["frames_needed"],
+        )
     h = rep["headline"]
     gain = h.get("gain_equal_resources")
     bound, frac = h.get("bound"), h.get("fraction_of_bound")

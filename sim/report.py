@@ -14,6 +14,17 @@ from exitflow.sim.model import Model
 from exitflow.sim.result import RunResult
 
 SIZING_CASES = ("exit_sequence", "worst_case")  # keys of the sizing section
+NOT_MEANINGFUL = " (not meaningful: run too short)"
+
+__all__ = [
+    "NOT_MEANINGFUL",
+    "SIZING_CASES",
+    "buffer_table",
+    "build_report",
+    "report_markdown",
+    "save_frames",
+    "write_report",
+]
 
 
 def save_frames(r: RunResult, pred: np.ndarray, path: Path) -> Path:
@@ -75,13 +86,21 @@ def build_report(
     head: dict[str, Any],
     sized: dict[str, Any] | None,
     meta: dict[str, Any],
+    length: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The report as JSON-ready data; the scalar headline figures come first."""
+    """The report as JSON-ready data; the scalar headline figures come first.
+
+    length: sim.analysis.run_length of the run; when it says short_run, the steady-state figures
+    (throughput, gain, bound fraction, no-exit ratio) are flagged as not meaningful.
+    """
     clock = model.clock_mhz
     lat = latency(r, clock)
     return {
         "frames": r.num_frames,
         "exit_mismatches": mismatches,
+        # beside the figures it qualifies, so that no reader of the JSON can miss it
+        "short_run": bool(length and length["short_run"]),
+        "short_run_reasons": list(length["reasons"]) if length else [],
         "throughput_fps": throughput_fps(r, clock),
         "latency_p50_us": lat["latency_us"]["p50"],
         "latency_p99_us": lat["latency_us"]["p99"],
@@ -98,6 +117,7 @@ def build_report(
         **lat,
         "noexit_check": noexit,
         "headline": head,
+        "run_length": length,
         "buffers": buffer_table(model, r, sized),
         "max_occupancy": r.max_occupancy,
         "stalls": r.stalls,
@@ -113,17 +133,33 @@ def _fmt(v: Any, spec: str = ".4g") -> str:
 def report_markdown(rep: dict[str, Any]) -> str:
     """Human-readable summary of build_report's data."""
     h = rep["headline"]
+    short = rep.get("short_run", False)
+    mark = NOT_MEANINGFUL if short else ""
+    noexit_mark = NOT_MEANINGFUL if (rep.get("noexit_check") or {}).get("short_run") else ""
     lines = [
         f"# Cycle-level simulation: {rep.get('design', '')}",
         "",
         f"{rep['frames']} frames, {rep.get('arrival', 'saturated')} input, {rep['clock_mhz']} MHz, "
         f"{rep.get('engine', 'fast')} engine ({_fmt(rep.get('simulate_seconds'), '.2f')} s).",
         "",
+    ]
+    if short:
+        length = rep.get("run_length") or {}
+        lines += [
+            f"**Too short to mean anything: {rep['frames']} frames.** Throughput, gain, fraction "
+            "of the bound and exit fractions are not steady-state figures: "
+            + "; ".join(rep.get("short_run_reasons", []))
+            + f". Simulate at least {length.get('frames_needed', '?')} frames (`sim.frames`).",
+            "",
+        ]
+    lines += [
         f"- exit check against the software model: **{rep['exit_mismatches']} mismatches**",
-        f"- throughput: **{_fmt(rep['throughput_fps'], '.1f')} frames/s**",
-        "- exits: " + ", ".join(f"exit {e}: {p:.1%}" for e, p in enumerate(rep["exit_fractions"])),
+        f"- throughput: **{_fmt(rep['throughput_fps'], '.1f')} frames/s**{mark}",
+        "- exits: "
+        + ", ".join(f"exit {e}: {p:.1%}" for e, p in enumerate(rep["exit_fractions"]))
+        + mark,
         f"- no exit (worst case): {_fmt(rep['noexit_fps'], '.1f')} frames/s = "
-        f"{_fmt(rep['noexit_fps_over_finn_estimate'], '.4f')} x FINN's estimate",
+        f"{_fmt(rep['noexit_fps_over_finn_estimate'], '.4f')} x FINN's estimate{noexit_mark}",
         "",
         "## Gain over the single-exit baseline",
         "",
@@ -134,7 +170,7 @@ def report_markdown(rep: dict[str, Any]) -> str:
             f"- baseline: {h['baseline_fps']:.1f} frames/s; raw gain {h['gain_raw']:.3f}x",
             f"- resources of the gated design over the baseline's: {ratios}",
             f"- gain at equal resources (divided by the {h['normalised_by']} ratio): "
-            f"**{_fmt(h['gain_equal_resources'], '.3f')}x**",
+            f"**{_fmt(h['gain_equal_resources'], '.3f')}x**{mark}",
         ]
     else:
         lines.append("- no baseline in the hardware description")
@@ -143,7 +179,7 @@ def report_markdown(rep: dict[str, Any]) -> str:
         f"{[round(p, 4) for p in h['reach_fractions']]}, f_k = "
         f"{None if h['compute_shares'] is None else [round(f, 4) for f in h['compute_shares']]} "
         f"({h['compute_shares_source']})",
-        f"- fraction of the bound reached: **{_fmt(h.get('fraction_of_bound'), '.3f')}**",
+        f"- fraction of the bound reached: **{_fmt(h.get('fraction_of_bound'), '.3f')}**{mark}",
         "",
         "## Latency (first read to result)",
         "",
