@@ -13,7 +13,7 @@ PYTEST_ARGS ?= -n 2
 
 venv: $(STAMP)
 
-# Two-step recipe (shared/TOOLCHAIN.md): finn-plus's dependencies with brevitas 0.13.4, then
+# Two-step recipe (docs/toolchain.md): finn-plus's dependencies with brevitas 0.13.4, then
 # finn-plus itself without its brevitas==0.13.0 pin, then this project in editable mode.
 $(STAMP): requirements/base.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=python3.12"; exit 1; }

@@ -113,7 +113,7 @@ def step_streamline(model: ModelWrapper, cfg: PartitionCfg) -> ModelWrapper:
     """Streamline, lower convs and max-pools to NHWC, integer outputs (scale leaves the graph).
 
     Deliberately not run: FINN's AbsorbScalarMulAddIntoTopK (silently corrupted forked graphs,
-    shared/TOOLCHAIN.md) and MoveLinearPastFork (no forks inside a partition: each stage and
+    docs/toolchain.md) and MoveLinearPastFork (no forks inside a partition: each stage and
     head is its own graph, the fork between them is exitflow's glue).
     """
     import finn.transformation.streamline.absorb as absorb

@@ -122,7 +122,7 @@ class ModelConfig:
 
 
 class LossKind(StrEnum):
-    """Training objective (see shared EARLY_EXIT_METHODS.md)."""
+    """Training objective (definitions and sources: docs/methods.md)."""
 
     JOINT = "joint"
     EXITS_ONLY = "exits_only"

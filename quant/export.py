@@ -5,7 +5,7 @@ the input scale (2^-8 for the image, the previous stage's activation scale other
 op divides by the output scale (the stage's activation scale, or the head's logit scale), so the
 graph output is the integer activation or the integer logits. The scales are powers of two, so
 this final multiply is exact and FINN's streamlining cancels it against the quantiser's own scale
-instead of leaving a float multiply in hardware (shared/TOOLCHAIN.md). Format: docs/artefacts.md.
+instead of leaving a float multiply in hardware (docs/toolchain.md). Format: docs/artefacts.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Training objectives of a multi-exit network (definitions: shared/EARLY_EXIT_METHODS.md).
+"""Training objectives of a multi-exit network (definitions and sources: docs/methods.md).
 
 Every loss takes real-valued logits [N, E, C] (exit E-1 is the final classifier) and labels [N],
 and returns a scalar. Exit weights default to w_i = i + 1 (1, 2, .., E: growing with depth).
