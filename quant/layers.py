@@ -43,6 +43,11 @@ class AffineBatchNorm2d(nn.BatchNorm2d):
     following quantiser's rounding. Precomputed a, b export as plain Mul/Add initialisers.
     """
 
+    eval_scale: torch.Tensor
+    eval_shift: torch.Tensor
+    running_mean: torch.Tensor  # always tracked here (BatchNorm2d's default)
+    running_var: torch.Tensor
+
     def __init__(self, num_features: int) -> None:
         super().__init__(num_features)
         self.register_buffer("eval_scale", torch.ones(num_features), persistent=False)
@@ -92,7 +97,7 @@ def act_scale(relu: qnn.QuantReLU) -> float:
     return float(scale.detach().reshape(-1)[0])
 
 
-def weight_scale(layer: nn.Module) -> float:
+def weight_scale(layer: qnn.QuantConv2d | qnn.QuantLinear) -> float:
     """The per-tensor (power-of-two) scale of a quantised layer's weights."""
     scale = layer.quant_weight().scale
     if scale.numel() != 1:

@@ -8,12 +8,18 @@ and returns a scalar. Exit weights default to w_i = i + 1 (1, 2, .., E: growing 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
 
 from exitflow.quant.config import LossKind, TrainConfig
+
+
+def _tensor_sum(terms: Iterable[torch.Tensor]) -> torch.Tensor:
+    """Python's sum of loss terms, left to right (sum() starts at the int 0, which mypy sees)."""
+    return cast(torch.Tensor, sum(terms))
 
 
 def exit_weights(num_exits: int, weights: Sequence[float] | None = None) -> list[float]:
@@ -32,7 +38,7 @@ def joint_loss(
     logits: torch.Tensor, labels: torch.Tensor, weights: Sequence[float], smoothing: float = 0.0
 ) -> torch.Tensor:
     """sum_i w_i * CE(x_i, y) (Laskaridis et al. 2021, Eq. 1)."""
-    return sum(
+    return _tensor_sum(
         w * F.cross_entropy(logits[:, i], labels, label_smoothing=smoothing)
         for i, w in enumerate(weights)
     )
@@ -42,7 +48,7 @@ def exits_only_loss(
     logits: torch.Tensor, labels: torch.Tensor, weights: Sequence[float], smoothing: float = 0.0
 ) -> torch.Tensor:
     """sum over the early exits of w_i * CE(x_i, y); the final exit (frozen) is left out."""
-    return sum(
+    return _tensor_sum(
         w * F.cross_entropy(logits[:, i], labels, label_smoothing=smoothing)
         for i, w in enumerate(weights[:-1])
     )

@@ -75,8 +75,10 @@ def plan(
 ) -> Plan:
     """Walk the topology on `input_shape` (C, H, W); ConfigError if a map would vanish or a head's
     pool_to does not divide its map."""
-    shape = tuple(input_shape)
-    stage_out, stage_macs = [], []
+    c0, h0, w0 = input_shape  # also a list when read from a file
+    shape: tuple[int, int, int] = (c0, h0, w0)
+    stage_out: list[tuple[int, int, int]] = []
+    stage_macs: list[int] = []
     for k, st in enumerate(stages):
         macs = 0
         for j, ch in enumerate(st.channels):
@@ -110,7 +112,7 @@ def plan(
         head_features.append(features)
         head_macs.append(macs)
     return Plan(
-        input_shape=tuple(input_shape),
+        input_shape=(c0, h0, w0),
         num_classes=num_classes,
         stage_out=tuple(stage_out),
         head_features=tuple(head_features),

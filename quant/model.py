@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -121,7 +121,7 @@ class MultiExitNet(nn.Module):
 
     def stage_in_scale(self, k: int) -> float:
         """Scale of stage k's integer input (2^-8 for the image)."""
-        return INPUT_SCALE if k == 0 else self.stages[k - 1].out_scale()
+        return INPUT_SCALE if k == 0 else cast(Stage, self.stages[k - 1]).out_scale()
 
     def stage_in_bits(self, k: int) -> int:
         """Bit width of stage k's unsigned integer input."""
@@ -129,7 +129,7 @@ class MultiExitNet(nn.Module):
 
     def head_in_scale(self, e: int) -> float:
         """Scale of the integer features head e's classifier multiplies."""
-        head = self.heads[e]
+        head = cast(ExitHead, self.heads[e])
         if head.block is not None:
             return act_scale(head.block.act)
         return self.stages[self.exit_after[e]].out_scale()
@@ -164,7 +164,8 @@ def build_model(
         raise ConfigError(
             f"model.input_bits={cfg.input_bits}: only 8-bit (uint8 pixel) input is supported"
         )
-    model = MultiExitNet(stages, exits, tuple(input_shape), num_classes, cfg.input_bits)
+    shape = cast(tuple[int, int, int], tuple(input_shape))  # a list when read from a file
+    model = MultiExitNet(stages, exits, shape, num_classes, cfg.input_bits)
     p = model.plan
     log.info(
         "model: %d stages, %d exits after stages %s; MACs per stage %s, per head %s, full %d",

@@ -220,6 +220,7 @@ def fit(
     # The optimiser is made after loading: brevitas replaces an activation scale's Parameter
     # object when a state dict is loaded, and an optimiser made before would train a stale one.
     params = [p for p in model.parameters() if p.requires_grad]
+    opt: torch.optim.Optimizer
     if cfg.optimizer == "sgd":
         opt = torch.optim.SGD(params, cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
     else:

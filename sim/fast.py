@@ -52,7 +52,7 @@ class SegState:
         b = seg.stage[-1].out_beats
         self.B = b
         self.limit = limit
-        self.F = np.zeros(n, dtype)  # cycle the buffer takes the frame's decision
+        self.F: np.ndarray = np.zeros(n, dtype)  # cycle the buffer takes the frame's decision
         self.LV = np.zeros((n, b), dtype)  # cycle each stored beat leaves (released/dropped)
         self.LVf = self.LV.reshape(-1)
         self.ar = np.arange(b, dtype=dtype)

@@ -7,6 +7,8 @@ row's physical index is its logical index minus `org`.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
 from exitflow.sim.model import NodeTiming
@@ -126,6 +128,12 @@ class NodeState:
         return row
 
 
+class _RowOwner(Protocol):
+    """What a consumer needs of the state that owns its reads: the first row they hold."""
+
+    org: int
+
+
 class _Consumer:
     """The reader side of a FIFO of `depth` beats, as seen by its writer of `o` beats a frame.
 
@@ -138,7 +146,7 @@ class _Consumer:
     __slots__ = ("depth", "flag", "head1", "node", "owner", "reads", "tmp", "width")
 
     def __init__(
-        self, reads: np.ndarray, depth: int, o: int, owner: object, node: NodeState | None = None
+        self, reads: np.ndarray, depth: int, o: int, owner: _RowOwner, node: NodeState | None = None
     ) -> None:
         self.reads, self.depth, self.node, self.owner = reads, depth, node, owner
         self.width = node.t.in_beats if node is not None else o  # beats per row of reads
@@ -166,12 +174,12 @@ def _write(
     o = len(c)
     for k in cons:
         k.prev(idx, c)
-        d = k.depth
-        if k.node is not None and d < o:
+        d, node, head1 = k.depth, k.node, k.head1
+        if node is not None and head1 is not None and d < o:
             # The reader's own pacing bounds its reads from below (read j >= read 0 + in_off[j],
             # read 0 after write 0): a slower reader then needs no second round.
-            r0 = max(k.node.first_bound(idx), int(c[0]) + 1)
-            lim = np.add(k.head1, r0, out=k.tmp[: o - d])
+            r0 = max(node.first_bound(idx), int(c[0]) + 1)
+            lim = np.add(head1, r0, out=k.tmp[: o - d])
             np.maximum(c[d:], lim, out=c[d:])
     x = _cumsolve(c, off, out)
     for _ in range(MAX_ROUNDS):
@@ -198,7 +206,10 @@ def _write(
 def _sequential(c: np.ndarray, off: np.ndarray, cons: list[_Consumer], idx: int) -> np.ndarray:
     """The same least solution, beat by beat: writer beat k, then every reader's beat k."""
     cl, gaps = c.tolist(), np.diff(off).tolist()
-    readers = [(k.depth, k.node.first_bound(idx), np.diff(k.node.t.in_off).tolist()) for k in cons]
+    nodes = [k.node for k in cons if k.node is not None]  # the caller passes node readers only
+    readers = [
+        (k.depth, n.first_bound(idx), np.diff(n.t.in_off).tolist()) for k, n in zip(cons, nodes)
+    ]
     ys: list[list[int]] = [[] for _ in cons]
     x: list[int] = []
     for j, cj in enumerate(cl):
@@ -209,8 +220,8 @@ def _sequential(c: np.ndarray, off: np.ndarray, cons: list[_Consumer], idx: int)
         x.append(v)
         for (_, first, g), y in zip(readers, ys):
             y.append(max(first, v + 1) if j == 0 else max(y[j - 1] + g[j - 1], v + 1))
-    for k, y in zip(cons, ys):
-        if y[-1] >= k.node.limit:  # before the store: int32 could not hold it
+    for n, y in zip(nodes, ys):
+        if y[-1] >= n.limit:  # before the store: int32 could not hold it
             raise _CycleOverflow
-        k.node.R[idx - k.node.org] = y
+        n.R[idx - n.org] = y
     return np.asarray(x, np.int64)

@@ -88,17 +88,19 @@ def size_buffers(
 
     verdicts = {s.verdict.name for s in model.segments if s.verdict is not None}
     order = [n for n in fifos if n not in verdicts] + [n for n in fifos if n in verdicts]
+    def fifo_ok(name: str) -> Callable[[int], bool]:
+        return lambda d: run({**fifo, name: d}, frames)[0] == target
+
+    def cbuf_ok(name: str) -> Callable[[int], bool]:
+        return lambda d: run(fifo, {**frames, name: d})[0] == target
+
     for name in order:
-        fifo[name] = smallest(
-            occ[name], lambda d, n=name: run({**fifo, n: d}, frames)[0] == target, MIN_FIFO_DEPTH
-        )
+        fifo[name] = smallest(occ[name], fifo_ok(name), MIN_FIFO_DEPTH)
         if tick:
             tick()
     for c in cbufs:
         start = max(math.ceil(occ[c.name] / c.frame_beats), 1)
-        frames[c.name] = smallest(
-            start, lambda d, n=c.name: run(fifo, {**frames, n: d})[0] == target
-        )
+        frames[c.name] = smallest(start, cbuf_ok(c.name))
         if tick:
             tick()
     return SizingResult(fifo, frames, target, probes)

@@ -43,7 +43,7 @@ class Proc:
     name = "?"
     blocked_since: int | None = None
 
-    def waits_on(self) -> list[Proc]:
+    def waits_on(self) -> list[Proc | None]:  # None: not wired
         return []
 
     def pending_frame(self) -> int:
@@ -69,7 +69,7 @@ class DmaProc(Proc):
             self.f, self.j = self.f + 1, 0
         return True
 
-    def waits_on(self) -> list[Proc]:
+    def waits_on(self) -> list[Proc | None]:  # None: not wired
         return [self.out.reader] if self.f < len(self.arrival) and self.out.full() else []
 
 
@@ -82,7 +82,7 @@ class ReaderProc(Proc):
         self.phi = self.j = 0
         self.last: int | None = None
         self.read_at: dict[int, list[int]] = {}  # frame index -> cycle of each beat read
-        self.writer: WriterProc | None = None
+        self.writer: WriterProc  # set by the WriterProc that pairs with this reader
         self.starved = self.full = 0
         inp.reader = self
 
@@ -108,7 +108,7 @@ class ReaderProc(Proc):
             self.phi, self.j = self.phi + 1, 0
         return True
 
-    def waits_on(self) -> list[Proc]:
+    def waits_on(self) -> list[Proc | None]:  # None: not wired
         if self.phi >= len(self.frames):
             return []
         return [self.inp.writer] if not self.inp.items else [self.writer]
@@ -168,7 +168,7 @@ class WriterProc(Proc):
             self.phi, self.k = self.phi + 1, 0
         return True
 
-    def waits_on(self) -> list[Proc]:
+    def waits_on(self) -> list[Proc | None]:  # None: not wired
         if self.phi >= len(self.frames):
             return []
         if not self._data(1 << 62):
@@ -236,7 +236,7 @@ class BufferProc(Proc):
         self.frame_end, self.taken = t, None
         self.phi, self.j = self.phi + 1, 0
 
-    def waits_on(self) -> list[Proc]:
+    def waits_on(self) -> list[Proc | None]:  # None: not wired
         if self.phi >= len(self.frames):
             return []
         if self.taken is None:

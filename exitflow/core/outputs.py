@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -73,7 +74,7 @@ def save_outputs(
     outputs: Outputs, path: str | Path, extra: dict[str, np.ndarray] | None = None
 ) -> Path:
     """Write outputs as npz, atomically; `extra` arrays (e.g. boundary tensors) go beside them."""
-    arrays = {
+    arrays: dict[str, Any] = {
         "logits": outputs.logits,
         "labels": outputs.labels,
         "logit_scale": outputs.logit_scale,
