@@ -96,7 +96,7 @@ def _uint(bits: int) -> str:
 def _logit_datatype(model: MultiExitNet, e: int) -> str:
     """Smallest signed integer type that holds exit e's accumulator for any input (from the
     actual weights: max over classes of sum |w_int| times the largest input integer)."""
-    head = model.heads[e]
+    head = model.head(e)
     w_int = (head.fc.quant_weight().value / weight_scale(head.fc)).round().abs()
     if head.block is not None:
         bits = model.exit_cfgs[e].act_bits
@@ -127,7 +127,8 @@ def export_model(model: MultiExitNet, out_dir: str | Path, design: str = "") -> 
     model.eval()
     p = model.plan
     partitions = []
-    for k, stage in enumerate(model.stages):
+    for k in range(len(model.stages)):
+        stage = model.stage(k)
         in_shape = p.input_shape if k == 0 else p.stage_out[k - 1]
         in_dtype = _uint(model.stage_in_bits(k))
         out_dtype = _uint(model.stage_cfgs[k].act_bits)
@@ -150,11 +151,12 @@ def export_model(model: MultiExitNet, out_dir: str | Path, design: str = "") -> 
                 "act_bits": model.stage_cfgs[k].act_bits,
             }
         )
-    exits = []
-    for e, head in enumerate(model.heads):
+    exits: list[dict[str, Any]] = []
+    for e in range(model.num_exits):
+        head = model.head(e)
         after = model.exit_after[e]
         in_dtype = _uint(model.stage_cfgs[after].act_bits)
-        in_scale, scale = model.stages[after].out_scale(), model.logit_scale(e)
+        in_scale, scale = model.stage(after).out_scale(), model.logit_scale(e)
         out_dtype = _logit_datatype(model, e)
         path = _export(_Scaled(head, in_scale, scale), p.stage_out[after], out_dir / f"head{e}.onnx",
                        ["logits"], in_dtype)  # fmt: skip

@@ -69,7 +69,8 @@ def integer_stage_outputs(model: MultiExitNet, images: np.ndarray) -> list[np.nd
     outs: list[list[np.ndarray]] = [[] for _ in model.stages]
     for start in range(0, len(images), BATCH):
         x = torch.from_numpy(images[start : start + BATCH].astype(np.float32)) * INPUT_SCALE
-        for k, stage in enumerate(model.stages):
+        for k in range(len(model.stages)):
+            stage = model.stage(k)
             x = stage(x)
             outs[k].append(to_integers(x, stage.out_scale(), f"stage {k} output"))
     return [np.concatenate(o) for o in outs]

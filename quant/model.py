@@ -119,9 +119,17 @@ class MultiExitNet(nn.Module):
                 e += 1
         return torch.stack(outs, dim=1)
 
+    def stage(self, k: int) -> Stage:
+        """Backbone stage k (typed: a ModuleList item is only an nn.Module to a type checker)."""
+        return cast(Stage, self.stages[k])
+
+    def head(self, e: int) -> ExitHead:
+        """Exit head e (typed, as stage())."""
+        return cast(ExitHead, self.heads[e])
+
     def stage_in_scale(self, k: int) -> float:
         """Scale of stage k's integer input (2^-8 for the image)."""
-        return INPUT_SCALE if k == 0 else cast(Stage, self.stages[k - 1]).out_scale()
+        return INPUT_SCALE if k == 0 else self.stage(k - 1).out_scale()
 
     def stage_in_bits(self, k: int) -> int:
         """Bit width of stage k's unsigned integer input."""
@@ -129,14 +137,14 @@ class MultiExitNet(nn.Module):
 
     def head_in_scale(self, e: int) -> float:
         """Scale of the integer features head e's classifier multiplies."""
-        head = cast(ExitHead, self.heads[e])
+        head = self.head(e)
         if head.block is not None:
             return act_scale(head.block.act)
-        return self.stages[self.exit_after[e]].out_scale()
+        return self.stage(self.exit_after[e]).out_scale()
 
     def logit_scale(self, e: int) -> float:
         """Real logit of exit e = integer logit * logit_scale(e) (weight scale x input scale)."""
-        return weight_scale(self.heads[e].fc) * self.head_in_scale(e)
+        return weight_scale(self.head(e).fc) * self.head_in_scale(e)
 
     def logit_scales(self) -> list[float]:
         """logit_scale of every exit."""

@@ -201,6 +201,7 @@ def fit(
     model.to(device)
     frozen = LossKind(cfg.loss) == LossKind.EXITS_ONLY
     if frozen:
+        assert cfg.pretrained is not None  # TrainConfig refuses exits_only without it
         freeze_for_exits_only(model, cfg.pretrained)
     digest = run_digest(model, cfg, data_key)
     result = TrainResult(out_dir / "best.pt", out_dir / "last.pt")
