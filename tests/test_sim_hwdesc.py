@@ -100,7 +100,33 @@ def _broken(raw: dict, path: list, value) -> dict:
         (["schema"], "exitflow.hwdesc/0", "schema"),
         (["partitions", 0, "cycles_per_frame"], 0, r"stage0.*cycles_per_frame.*>= 1"),
         (["partitions", 0, "in_beats"], KeyError, r"stage0.*missing 'in_beats'"),
-        (["partitions", 1, "kind"], "branch", "kind must be one of"),
+        (["partitions", 1, "kind"], "branch", "'kind' must be one of"),
+        (
+            ["cond_buffers", 0, "depth_frames"],
+            0,
+            r"cond_buffers\[0\]: 'depth_frames' must be >= 1.*hw.cond_buffer_frames",
+        ),
+        (
+            ["cond_buffers", 1, "depth_frames"],
+            -3,
+            r"cond_buffers\[1\]: 'depth_frames' must be >= 1",
+        ),
+        (["cond_buffers", 0, "feeds"], "head1", r"cond_buffers\[0\]\.feeds names 'head1'"),
+        (["cond_buffers", 0, "depth_frames"], 2.5, r"'depth_frames' must be int"),
+        (["partitions", 0, "in_width_bits"], 0, r"stage0.*'in_width_bits' must be .* >= 1"),
+        (["partitions", 0, "nodes", 1, "in_fifo_depth"], 0, r"nodes\[1\].*'in_fifo_depth'"),
+        (["partitions", 0, "nodes", 0, "resources"], {"LUT": -1}, r"resources\['LUT'\]"),
+        (["partitions", 2, "threshold"], 12.5, r"decision0.*'threshold' must be an integer"),
+        (["partitions", 2, "threshold"], "never", r"decision0.*'threshold'.*'inf'"),
+        (["partitions", 2, "rate_fraction"], 1.5, r"'rate_fraction' must be in \(0, 1\]"),
+        (["streams", 0, "through"], "cbuf9", r"through 'cbuf9'.*no conditional buffer"),
+        (["streams"], {"a": 1}, r"'streams' must be a list"),
+        (["policy", "kind"], "softmax", r"policy: 'kind' must be one of"),
+        (["policy", "thresholds"], [12, "never"], r"policy: thresholds\[1\]"),
+        (["decision_impl"], "hls", r"'decision_impl' must be one of \['rtl', 'finn'\]"),
+        (["finn_estimate", "fps"], 0, r"finn_estimate: 'fps' must be > 0"),
+        (["baseline", "cycles_per_frame"], KeyError, r"baseline: missing 'cycles_per_frame'"),
+        (["clock_mhz"], float("inf"), r"'clock_mhz' must be finite"),
         (["partitions", 3, "reads"], "head0", r"not reachable from the input"),
         (["exits", 0, "head"], "stage1", r"exits\[0\]\.head names 'stage1', which is a stage"),
         (["exits", 2, "decision"], "decision1", "the last exit has no decision unit"),
@@ -113,6 +139,23 @@ def _broken(raw: dict, path: list, value) -> dict:
 def test_bad_descriptions_name_the_problem(raw, path, value, message):
     with pytest.raises((HwDescError, ModelError), match=message):
         model_from_hwdesc(hwdesc_from_dict(_broken(raw, path, value), "hwdesc.json"))
+
+
+def test_zero_frame_buffer_is_refused_before_simulation(raw):
+    raw["cond_buffers"][0]["depth_frames"] = 0
+    with pytest.raises(HwDescError, match="'depth_frames' must be >= 1") as exc:
+        hwdesc_from_dict(raw, "hwdesc.json")
+    assert "hwdesc.json: cond_buffers[0]" in str(exc.value)
+
+
+def test_description_round_trips_through_its_dict(raw):
+    desc = hwdesc_from_dict(raw, "a")
+    again = hwdesc_from_dict(json.loads(json.dumps(desc.to_dict())), "a")
+    assert again == desc
+    # every key of the hand-written file survives (a reader field the writer lacks would not)
+    assert set(desc.to_dict()) == set(raw)
+    for mine, theirs in zip(desc.to_dict()["partitions"], raw["partitions"]):
+        assert mine == {k: v for k, v in theirs.items() if k != "nodes"} | {"nodes": mine["nodes"]}
 
 
 def test_missing_and_malformed_files(tmp_path):
