@@ -18,6 +18,7 @@ import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 
 from exitflow.core import policies
+from exitflow.core.kinds import PartitionKind
 from exitflow.hw import verify
 from exitflow.hw.design import Design
 
@@ -68,13 +69,13 @@ def compose(
     stage_out: dict[int, np.ndarray] = {}
     logits: dict[int, np.ndarray] = {}
     x = design.images[:n].astype(np.int64)
-    for p in [p for p in gated if p.kind == "stage"]:
+    for p in [p for p in gated if p.kind is PartitionKind.STAGE]:
         model = models[p.name]
         inp = verify.to_model_layout(model, model.graph.input[0].name, x)
         out = verify.run(model, [inp], workers)[0]
         x = np.rint(_as_ref_layout(model, out, p.data.outputs[0][:n].shape)).astype(np.int64)
         stage_out[p.index] = x
-    for p in [p for p in gated if p.kind == "head"]:
+    for p in [p for p in gated if p.kind is PartitionKind.HEAD]:
         model = models[p.name]
         src = stage_out[p.after_stage]
         inp = verify.to_model_layout(model, model.graph.input[0].name, src)
@@ -82,39 +83,39 @@ def compose(
             np.int64
         )
     num_exits = len(design.exit_after)
-    kind = design.policy.kind
+    rule = design.policy.rule
     c = design.num_classes
-    state = policies.init_state(kind, n, c)
+    state = rule.init_state(n, c)
     hw_exit = np.full(n, num_exits - 1, dtype=np.int64)
     hw_pred = policies.predicted_class(logits[num_exits - 1])
     decided = np.zeros(n, dtype=bool)
     for e in range(num_exits - 1):
         model = models[f"decision{e}"]
         ins = [logits[e]]
-        if kind == "patience":
-            ins.append(np.stack([state["last"], state["run"]], axis=1))
-        elif kind == "voting":
-            ins.append(state["votes"])
+        carried = rule.state_to_array(state)
+        if carried is not None:
+            ins.append(carried)
         outs = verify.run(model, ins, workers)
         fire = outs[0].reshape(n).astype(bool)
         if len(outs) > 1:
             cls = np.rint(outs[1].reshape(n)).astype(np.int64)
         else:
             cls = policies.predicted_class(logits[e])
-        if kind == "patience":
-            s = np.rint(outs[2]).astype(np.int64).reshape(n, 2)
-            state = {"last": s[:, 0], "run": s[:, 1]}
-        elif kind == "voting":
-            state = {"votes": np.rint(outs[2]).astype(np.int64).reshape(n, c)}
+        if carried is not None:
+            state = rule.state_from_array(np.rint(outs[2]).astype(np.int64).reshape(n, -1))
         new = fire & ~decided
         hw_exit[new] = e
         hw_pred[new] = cls[new]
         decided |= fire
-    if kind == "voting":  # the final exit outputs the voted class too
-        votes = state["votes"].copy()
-        last = ~decided
-        votes[np.arange(n)[last], policies.predicted_class(logits[num_exits - 1])[last]] += 1
-        hw_pred[last] = policies.predicted_class(votes)[last]
+    # The final exit outputs the rule's class from the carried state too (voting: the voted class).
+    last = ~decided
+    final = num_exits - 1
+    x_last = logits[final][last]
+    carried_in = {k: v[last] for k, v in state.items()}
+    _, new = policies.statistic(
+        design.policy.kind, x_last, carried_in, design.policy.exit_params(final)
+    )
+    hw_pred[last] = rule.prediction(x_last, new)
     hw_logits = np.stack([logits[e] for e in range(num_exits)], axis=1)
     counts = np.bincount(hw_exit, minlength=num_exits).tolist()
     return ComposeResult(

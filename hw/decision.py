@@ -30,9 +30,11 @@ from qonnx.transformation.infer_datatypes import InferDataTypes
 from qonnx.transformation.infer_shapes import InferShapes
 from qonnx.util.basic import qonnx_make_model
 
+from exitflow.core.kinds import DecisionImpl, PolicyKind
+from exitflow.core.rules import RULES
 from exitflow.hw import decision_op
 
-FINN_KINDS = ("max_logit", "margin")
+FINN_KINDS = tuple(k.value for k, r in RULES.items() if DecisionImpl.FINN in r.hw_impls)
 # 0/1 values feeding an MVAU are typed UINT2: finn-plus 1.6.1's MVAU_hls code generation rejects
 # UINT1 inputs ("True binary (non-bipolar) inputs not yet supported").
 MVAU_IN = "UINT2"
@@ -84,7 +86,7 @@ def finn_decision_model(
     if c < 2:
         raise ValueError("a FINN-primitive decision unit needs >= 2 classes; use rtl")
     g = _Graph()
-    if kind == "max_logit":
+    if kind == PolicyKind.MAX_LOGIT:
         t = _clamp_threshold(t_int, int(logit_type.min()), int(logit_type.max()))
         g.threshold("logits", np.full((c, 1), t), "candidate", MVAU_IN)
         cands = c
@@ -122,7 +124,7 @@ def finn_decision_model(
 
 
 def decision_model(
-    impl: str,
+    impl: str | DecisionImpl,
     kind: str,
     t_int: int | None,
     num_classes: int,
@@ -130,7 +132,7 @@ def decision_model(
     num_exits: int,
 ) -> ModelWrapper:
     """The source model of one decision partition for `impl` ("finn" or "rtl")."""
-    if impl == "finn":
+    if DecisionImpl(impl) is DecisionImpl.FINN:
         return finn_decision_model(kind, t_int, num_classes, logit_type)
     if not logit_type.signed():
         logit_type = DataType[f"INT{logit_type.bitwidth() + 1}"]

@@ -24,12 +24,15 @@ from qonnx.custom_op.base import CustomOp
 from qonnx.util.basic import qonnx_make_model
 
 from exitflow.core import policies
+from exitflow.core.kinds import DecisionImpl, PolicyKind
+from exitflow.core.rules import RULES, rule
 from exitflow.hw import rtl_blocks
 
 DOMAIN = "exitflow.hw.decision_op"
-RTL_KINDS = ("max_logit", "margin")
-STATE_KINDS = ("patience", "voting")
-KINDS = RTL_KINDS + STATE_KINDS
+# Kinds with RTL (hw/rtl/exit_decision.v's POLICY code), and all kinds this op decides.
+RTL_KINDS = tuple(k.value for k, r in RULES.items() if r.rtl_code is not None)
+KINDS = tuple(k.value for k, r in RULES.items() if DecisionImpl.RTL in r.hw_impls)
+STATE_KINDS = tuple(k for k in KINDS if rule(k).state_width(2) > 0)
 NEVER = "never"  # threshold attribute value: the exit never fires
 
 
@@ -45,7 +48,7 @@ def count_bits(num_exits: int) -> int:
 
 def state_width(kind: str, num_classes: int, num_exits: int) -> int:
     """Integers carried with the frame between decision units."""
-    return {"patience": 2, "voting": num_classes}.get(kind, 0)
+    return rule(kind).state_width(num_classes)
 
 
 def estimate(kind: str, num_classes: int, logit_bits: int, num_exits: int) -> dict[str, int]:
@@ -54,14 +57,22 @@ def estimate(kind: str, num_classes: int, logit_bits: int, num_exits: int) -> di
         kind if kind in RTL_KINDS else "max_logit", num_classes, logit_bits
     )
     res = base.resources()
-    cw, rb = class_bits(num_classes), count_bits(num_exits)
-    if kind == "patience":  # previous-class equality, run counter and its compare
-        res["LUT"] += 2 * cw + 3 * rb
-        res["FF"] += cw + rb
-    elif kind == "voting":  # one counter per class, increment decode, streamed max of votes
-        res["LUT"] += num_classes * rb + 3 * rb + 2 * cw
-        res["FF"] += num_classes * rb + rb
+    extra = _STATE_LOGIC.get(PolicyKind(kind))
+    if extra is not None:
+        lut, ff = extra(num_classes, class_bits(num_classes), count_bits(num_exits))
+        res["LUT"] += lut
+        res["FF"] += ff
     return res
+
+
+# (LUT, FF) of the state logic a stateful kind adds to the max_logit unit, from
+# (classes, class bits, count bits): analytical until those kinds have RTL.
+_STATE_LOGIC = {
+    # previous-class equality, run counter and its compare
+    PolicyKind.PATIENCE: lambda c, cw, rb: (2 * cw + 3 * rb, cw + rb),
+    # one counter per class, increment decode, streamed max of votes
+    PolicyKind.VOTING: lambda c, cw, rb: (c * rb + 3 * rb + 2 * cw, c * rb + rb),
+}
 
 
 class ExitDecision(CustomOp):
@@ -98,19 +109,17 @@ class ExitDecision(CustomOp):
         if not np.array_equal(logits, np.round(logits)):
             raise ValueError(f"{node.name}: logits must be integers")
         x = logits.astype(np.int64)
+        r = rule(kind)
         state = None
-        if kind in STATE_KINDS:
+        if len(node.input) > 1:
             s = np.asarray(context[node.input[1]]).astype(np.int64).reshape(1, -1)
-            state = {"last": s[:, 0], "run": s[:, 1]} if kind == "patience" else {"votes": s}
+            state = r.state_from_array(s)
         fire, new_state = policies.decide(kind, x, self.threshold_value(), state)
         cls = policies.exit_prediction(kind, x, new_state)
         context[node.output[0]] = fire.astype(np.float32).reshape(1, 1)
         context[node.output[1]] = cls.astype(np.float32).reshape(1, 1)
-        if kind in STATE_KINDS:
-            if kind == "patience":
-                out = np.stack([new_state["last"], new_state["run"]], axis=1)
-            else:
-                out = new_state["votes"]
+        out = r.state_to_array(new_state)
+        if out is not None:
             context[node.output[2]] = out.astype(np.float32).reshape(1, -1)
 
     def verify_node(self):
@@ -210,7 +219,7 @@ def write_wrapper(model: ModelWrapper, out_dir: Path, name: str) -> ModelWrapper
         f"module {name} (input wire clk, input wire rst_n,\n"
         f"  input wire [{w - 1}:0] s_tdata, input wire s_tvalid, output wire s_tready,\n"
         f"  output wire [{cw}:0] m_tdata, output wire m_tvalid, input wire m_tready);\n"
-        f"  exit_decision #(.C({c}), .W({w}), .POLICY({RTL_KINDS.index(kind)}), "
+        f"  exit_decision #(.C({c}), .W({w}), .POLICY({rule(kind).rtl_code}), "
         f".THRESHOLD({thr}), .CW({cw})) u (\n"
         "    .clk(clk), .rst_n(rst_n), .s_tdata(s_tdata), .s_tvalid(s_tvalid),\n"
         "    .s_tready(s_tready), .m_tdata(m_tdata), .m_tvalid(m_tvalid), .m_tready(m_tready));\n"

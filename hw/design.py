@@ -16,13 +16,16 @@ import numpy as np
 
 from exitflow.core import policies
 from exitflow.core.errors import ConfigError
+from exitflow.core.kinds import DecisionImpl, PartitionKind
 from exitflow.core.outputs import load_outputs
+from exitflow.core.rules import RULES
 from exitflow.hw import decision_op
 from exitflow.hw.verify import PartitionData
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_POLICIES = ("max_logit", "margin", "patience", "voting")
+# Kinds some decision unit implements (exitflow.core.rules: each kind's hw_impls).
+SUPPORTED_POLICIES = tuple(k.value for k, r in RULES.items() if r.hw_impls)
 
 
 class DesignError(ConfigError):
@@ -34,7 +37,7 @@ class PartitionSpec:
     """One partition of the gated design or of the baseline."""
 
     name: str
-    kind: str  # "stage", "head" or "decision"
+    kind: PartitionKind
     index: int  # stage index, or exit index for heads and decisions
     source: Path | None  # exported QONNX; None: generated (decision)
     data: PartitionData
@@ -75,25 +78,24 @@ class Design:
 
 
 def decision_refs(
-    spec: policies.PolicySpec, logits: np.ndarray, impl: str
+    spec: policies.PolicySpec, logits: np.ndarray, impl: str | DecisionImpl
 ) -> list[tuple[list[np.ndarray], list[np.ndarray]]]:
     """(inputs, outputs) of every non-final decision unit, from quant.policies, state included."""
     n, num_exits, c = logits.shape
-    state = policies.init_state(spec.kind, n, c)
+    rule = spec.rule
+    state = rule.init_state(n, c)
     refs = []
     for e in range(num_exits - 1):
         x = logits[:, e]
         fire, new = policies.decide(spec.kind, x, spec.thresholds[e], state, spec.exit_params(e))
         cls = policies.exit_prediction(spec.kind, x, new)
         inputs, outputs = [x], [fire.astype(np.int64)]
-        if impl == "rtl":
+        if DecisionImpl(impl) is DecisionImpl.RTL:
             outputs.append(cls)
-            if spec.kind == "patience":
-                inputs.append(np.stack([state["last"], state["run"]], axis=1))
-                outputs.append(np.stack([new["last"], new["run"]], axis=1))
-            elif spec.kind == "voting":
-                inputs.append(state["votes"])
-                outputs.append(new["votes"])
+            before, after = rule.state_to_array(state), rule.state_to_array(new)
+            if before is not None and after is not None:
+                inputs.append(before)
+                outputs.append(after)
         refs.append((inputs, outputs))
         state = new
     return refs
@@ -102,7 +104,7 @@ def decision_refs(
 def load_design(
     export_dir: Path,
     policy: policies.PolicySpec,
-    impl: str,
+    impl: str | DecisionImpl,
     fractions: list[float],
     with_baseline: bool = True,
 ) -> Design:
@@ -111,14 +113,16 @@ def load_design(
     if not manifest_path.is_file():
         raise DesignError(f"{manifest_path} does not exist: run `exitflow export` first")
     manifest = json.loads(manifest_path.read_text())
-    if policy.kind not in SUPPORTED_POLICIES:
+    impl = DecisionImpl(impl)
+    if not policy.rule.hw_impls:
         raise DesignError(
             f"policy.kind {policy.kind!r} has no exit-decision unit in hardware (it needs "
             f"exp/log tables); use one of {list(SUPPORTED_POLICIES)} and recalibrate"
         )
-    if impl == "finn" and policy.kind not in ("max_logit", "margin"):
+    if impl not in policy.rule.hw_impls:
+        able = [k.value for k, r in RULES.items() if impl in r.hw_impls]
         raise DesignError(
-            f"hw.decision_impl: finn builds max_logit and margin units only, not "
+            f"hw.decision_impl: {impl.value} builds {' and '.join(able)} units only, not "
             f"{policy.kind!r}; set hw.decision_impl: rtl"
         )
     ref_path = export_dir / manifest.get("reference", "reference.npz")
@@ -133,8 +137,8 @@ def load_design(
         raise DesignError(f"{ref_path} lacks exit_index/pred: re-run `exitflow export`")
     exits = manifest["exits"]
     exit_after = [int(x["after_stage"]) for x in exits]
-    stages = [p for p in manifest["partitions"] if p["kind"] == "stage"]
-    heads = {p["index"]: p for p in manifest["partitions"] if p["kind"] == "head"}
+    stages = [p for p in manifest["partitions"] if p["kind"] == PartitionKind.STAGE]
+    heads = {p["index"]: p for p in manifest["partitions"] if p["kind"] == PartitionKind.HEAD}
     if len(policy.thresholds) != len(exits) - 1:
         raise DesignError(
             f"the policy has {len(policy.thresholds)} thresholds for {len(exits)} exits: "
@@ -161,7 +165,7 @@ def load_design(
         parts.append(
             PartitionSpec(
                 st["name"],
-                "stage",
+                PartitionKind.STAGE,
                 k,
                 export_dir / st["file"],
                 stage_io(k),
@@ -175,7 +179,7 @@ def load_design(
             parts.append(
                 PartitionSpec(
                     h["name"],
-                    "head",
+                    PartitionKind.HEAD,
                     e,
                     export_dir / h["file"],
                     head_io(e),
@@ -191,7 +195,7 @@ def load_design(
                 parts.append(
                     PartitionSpec(
                         f"decision{e}",
-                        "decision",
+                        PartitionKind.DECISION,
                         e,
                         None,
                         PartitionData(ins, outs),
@@ -204,7 +208,7 @@ def load_design(
                 )
     if with_baseline:
         last = len(exits) - 1
-        for p in [p for p in parts if p.kind == "stage"] + [parts_head(parts, last)]:
+        for p in [p for p in parts if p.kind is PartitionKind.STAGE] + [parts_head(parts, last)]:
             parts.append(
                 PartitionSpec(
                     f"base_{p.name}",
@@ -237,7 +241,7 @@ def load_design(
 
 def parts_head(parts: list[PartitionSpec], e: int) -> PartitionSpec:
     """The head partition of exit e."""
-    return next(p for p in parts if p.kind == "head" and p.index == e)
+    return next(p for p in parts if p.kind is PartitionKind.HEAD and p.index == e)
 
 
 def num_state(kind: str, num_classes: int, num_exits: int) -> int:

@@ -28,11 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from exitflow.core import fixedpoint
 from exitflow.core.outputs import Outputs
 from exitflow.core.policies import (
-    LOW_FIRES,
-    TABLE_KINDS,
     PolicySpec,
     apply_policy,
     exit_statistics,
@@ -41,8 +38,8 @@ from exitflow.core.policies import (
     threshold_for,
     threshold_from_json,
     threshold_to_json,
-    voting_thresholds,
 )
+from exitflow.core.rules import rule
 from exitflow.quant.config import CalibrationTarget, PolicyConfig, PolicyKind
 
 log = logging.getLogger(__name__)
@@ -56,14 +53,8 @@ def policy_params(
     kind: str | PolicyKind, outputs: Outputs, cfg: PolicyConfig | None = None
 ) -> dict:
     """The params a policy needs for these outputs (lookup-table settings, voting exponent)."""
-    kind = PolicyKind(kind).value
-    if kind in TABLE_KINDS:
-        return fixedpoint.lut_params(outputs.logit_scale)
-    if kind == PolicyKind.VOTING.value:
-        return {"voting_k": cfg.voting_k if cfg else PolicyConfig().voting_k}
-    if kind == PolicyKind.PATIENCE.value:
-        return {"patience": cfg.patience if cfg else PolicyConfig().patience}
-    return {}
+    cfg = cfg or PolicyConfig()
+    return rule(kind).default_params(outputs.logit_scale, cfg.patience, cfg.voting_k)
 
 
 def summarise(exit_index: np.ndarray, pred: np.ndarray, outputs: Outputs) -> dict[str, Any]:
@@ -94,7 +85,7 @@ class _Problem:
     @classmethod
     def build(cls, outputs: Outputs, kind: str, params: dict) -> _Problem:
         stats, preds = exit_statistics(outputs.logits, kind, params)
-        conf = -stats if kind in LOW_FIRES else stats
+        conf = -stats if rule(kind).low_fires else stats
         order = [np.argsort(-conf[:, e], kind="stable") for e in range(conf.shape[1] - 1)]
         return cls(conf, preds == outputs.labels[:, None], outputs.exit_macs, order)
 
@@ -226,7 +217,7 @@ def _to_thresholds(kind: str, cuts: np.ndarray, params: dict) -> tuple[float, ..
         if c == NEVER:
             out.append(never_threshold(kind))
         else:
-            out.append(threshold_for(kind, int(-c if kind in LOW_FIRES else c), params))
+            out.append(threshold_for(kind, int(-c if rule(kind).low_fires else c), params))
     return tuple(out)
 
 
@@ -248,13 +239,10 @@ def _point(problem: _Problem, cuts: np.ndarray, kind: str, params: dict, outputs
 def _family(problem: _Problem, kind: str, params: dict, num_exits: int) -> list[np.ndarray]:
     """Per-exit cut vectors of one strictness family, loosest first."""
     m = num_exits - 1
-    if kind == PolicyKind.PATIENCE.value:
-        return [np.full(m, s, np.int64) for s in range(1, num_exits + 1)] + [np.full(m, NEVER)]
-    if kind == PolicyKind.VOTING.value:
-        k = float(params.get("voting_k", PolicyConfig().voting_k))
-        deltas = np.linspace(0.0, (num_exits + 1) / num_exits**k, 400)
-        cuts = [np.array(voting_thresholds(d, k, num_exits), np.int64) for d in deltas]
-        return [*cuts, np.full(m, NEVER)]
+    # counting kinds (patience, voting) have their own integer family
+    family = rule(kind).cut_family(num_exits, {"voting_k": PolicyConfig().voting_k, **params})
+    if family is not None:
+        return [*family, np.full(m, NEVER)]
     # common strictness q: each exit's cut is the q-quantile of its own statistic
     conf = np.sort(problem.conf[:, :-1], axis=0)
     if not len(conf):

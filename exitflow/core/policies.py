@@ -49,23 +49,54 @@ import numpy as np
 from exitflow.core import fixedpoint
 from exitflow.core.files import write_json
 from exitflow.core.kinds import PolicyKind
+from exitflow.core.rules import (
+    INT64_MAX,
+    INT64_MIN,
+    RULES,
+    PolicyRule,
+    State,
+    predicted_class,
+    rule,
+    voting_thresholds,
+)
 
-State = dict[str, np.ndarray]
+__all__ = [
+    "INT64_MAX",
+    "INT64_MIN",
+    "LOW_FIRES",
+    "TABLE_KINDS",
+    "PolicyRule",
+    "PolicySpec",
+    "State",
+    "apply_policy",
+    "decide",
+    "exit_mask",
+    "exit_prediction",
+    "exit_statistics",
+    "fires",
+    "init_state",
+    "integer_threshold",
+    "load_policy",
+    "never_threshold",
+    "policy_dict",
+    "predicted_class",
+    "rule",
+    "save_policy",
+    "statistic",
+    "threshold_for",
+    "threshold_from_json",
+    "threshold_to_json",
+    "voting_thresholds",
+]
 
 # Kinds whose integer statistic fires when at most T (small sum = confident, low entropy).
-LOW_FIRES = frozenset({PolicyKind.MAX_SOFTMAX.value, PolicyKind.ENTROPY.value})
+LOW_FIRES = frozenset(k.value for k, r in RULES.items() if r.low_fires)
 # Kinds whose statistic needs the per-exit lookup-table params (logit_scale, frac_bits, ...).
-TABLE_KINDS = LOW_FIRES
-INT64_MIN = int(np.iinfo(np.int64).min)
-INT64_MAX = int(np.iinfo(np.int64).max)
+TABLE_KINDS = frozenset(k.value for k, r in RULES.items() if r.uses_table)
 
 
 def _kind(kind: str | PolicyKind) -> str:
-    try:
-        return PolicyKind(kind).value
-    except ValueError:
-        allowed = [k.value for k in PolicyKind]
-        raise ValueError(f"unknown policy kind {kind!r}; use one of {allowed}") from None
+    return rule(kind).kind.value
 
 
 @dataclass(frozen=True)
@@ -82,11 +113,16 @@ class PolicySpec:
         if any(math.isnan(t) for t in values):
             raise ValueError(f"thresholds must not be NaN: {values}")
         object.__setattr__(self, "thresholds", values)
-        if self.kind in TABLE_KINDS and "logit_scale" not in self.params:
+        if self.rule.uses_table and "logit_scale" not in self.params:
             raise ValueError(
                 f"policy {self.kind} needs params['logit_scale'] (one per exit); build the "
                 "params with quant.fixedpoint.lut_params(outputs.logit_scale)"
             )
+
+    @property
+    def rule(self) -> PolicyRule:
+        """The kind's behaviour (exitflow.core.rules)."""
+        return rule(self.kind)
 
     @property
     def num_exits(self) -> int:
@@ -94,7 +130,7 @@ class PolicySpec:
 
     def exit_params(self, e: int) -> dict[str, Any]:
         """Params of exit e alone (per-exit lists reduced to that exit's scalar)."""
-        if self.kind not in TABLE_KINDS:
+        if not self.rule.uses_table:
             return dict(self.params)
         p = self.params
         scales = list(p["logit_scale"])
@@ -109,60 +145,25 @@ class PolicySpec:
 
 def never_threshold(kind: str | PolicyKind) -> float:
     """The threshold that disables an exit: +inf, or -inf for entropy."""
-    return -math.inf if _kind(kind) == PolicyKind.ENTROPY.value else math.inf
-
-
-def predicted_class(logits_e: np.ndarray) -> np.ndarray:
-    """Argmax over the last axis, lowest class index winning ties: int64 [N]."""
-    x = np.asarray(logits_e)
-    if x.ndim != 2 or x.shape[1] < 1:
-        raise ValueError(f"expected [N, C] with C >= 1, got shape {x.shape}")
-    return np.argmax(x, axis=1).astype(np.int64)  # numpy returns the first maximum
+    return rule(kind).never()
 
 
 def init_state(kind: str | PolicyKind, n: int, num_classes: int) -> State:
     """The state a frame enters exit 0 with."""
-    kind = _kind(kind)
-    if kind == PolicyKind.PATIENCE.value:
-        return {"last": np.full(n, -1, np.int64), "run": np.zeros(n, np.int64)}
-    if kind == PolicyKind.VOTING.value:
-        return {"votes": np.zeros((n, num_classes), np.int64)}
-    return {}
+    return rule(kind).init_state(n, num_classes)
 
 
 def integer_threshold(kind: str | PolicyKind, t: float, params: dict | None = None) -> int | None:
     """The integer constant T the statistic is compared with; None: the exit never fires."""
-    kind, t = _kind(kind), float(t)
+    r, t = rule(kind), float(t)
     if math.isnan(t):
         raise ValueError("a threshold must not be NaN")
-    if kind == PolicyKind.MAX_SOFTMAX.value:
-        if t == math.inf:
-            return None
-        if t <= 0:
-            return INT64_MAX  # any probability is >= a non-positive t
-        frac = int((params or {}).get("frac_bits", fixedpoint.DEFAULT_FRAC_BITS))
-        return math.floor(2.0**frac / t + 0.5)
-    if kind == PolicyKind.ENTROPY.value:
-        if t == -math.inf:
-            return None
-        if t == math.inf:
-            return INT64_MAX
-        frac = int((params or {}).get("frac_bits", fixedpoint.DEFAULT_FRAC_BITS))
-        return math.floor(t * 2.0**frac + 0.5)
-    if t == math.inf:
-        return None
-    return INT64_MIN if t == -math.inf else math.ceil(t)
+    return r.integer_threshold(t, params)
 
 
 def threshold_for(kind: str | PolicyKind, value: int, params: dict | None = None) -> float:
     """The threshold t whose integer constant is `value` (inverse of integer_threshold)."""
-    kind = _kind(kind)
-    frac = int((params or {}).get("frac_bits", fixedpoint.DEFAULT_FRAC_BITS))
-    if kind == PolicyKind.MAX_SOFTMAX.value:
-        return 2.0**frac / value  # floor(2^F / (2^F / v) + 1/2) == v: rounding error << 1/2
-    if kind == PolicyKind.ENTROPY.value:
-        return value / 2.0**frac  # exact: a power-of-two division
-    return float(value)
+    return rule(kind).threshold_for(value, params)
 
 
 def _check_logits_e(logits_e: np.ndarray) -> np.ndarray:
@@ -178,36 +179,9 @@ def statistic(
     kind: str | PolicyKind, logits_e: np.ndarray, state: State | None, params: dict | None = None
 ) -> tuple[np.ndarray, State]:
     """(S int64 [N], new state) of one exit; params are that exit's (PolicySpec.exit_params)."""
-    kind, x = _kind(kind), _check_logits_e(logits_e)
-    n, c = x.shape
-    params = params or {}
-    state = init_state(kind, n, c) if state is None else state
-    if kind == PolicyKind.MAX_LOGIT.value:
-        return (x.max(axis=1) if n else np.zeros(0, np.int64)), state
-    if kind == PolicyKind.MARGIN.value:
-        if c == 1 or n == 0:
-            return np.zeros(n, np.int64), state
-        top = np.partition(x, c - 2, axis=1)  # [:, c-2] is the 2nd largest value, [:, c-1] the max
-        return top[:, c - 1] - top[:, c - 2], state
-    if kind in TABLE_KINDS:
-        if "logit_scale" not in params:
-            raise ValueError(f"policy {kind} needs this exit's params: logit_scale, frac_bits")
-        frac = int(params.get("frac_bits", fixedpoint.DEFAULT_FRAC_BITS))
-        shift = int(params.get("lut_shift", 0))
-        scale = float(params["logit_scale"])
-        if kind == PolicyKind.MAX_SOFTMAX.value:
-            return fixedpoint.softmax_sum(x, scale, frac, shift), state
-        log_bits = int(params.get("log_bits", fixedpoint.DEFAULT_LOG_BITS))
-        return fixedpoint.entropy_fixed(x, scale, frac, shift, log_bits), state
-    pred = predicted_class(x) if n else np.zeros(0, np.int64)
-    if kind == PolicyKind.PATIENCE.value:
-        run = np.where(pred == state["last"], state["run"] + 1, 1).astype(np.int64)
-        return run, {"last": pred, "run": run}
-    votes = np.array(state["votes"], dtype=np.int64, copy=True)
-    if votes.shape != (n, c):
-        raise ValueError(f"voting state must be [N, C] = {(n, c)}, got {votes.shape}")
-    votes[np.arange(n), pred] += 1
-    return (votes.max(axis=1) if n else np.zeros(0, np.int64)), {"votes": votes}
+    r, x = rule(kind), _check_logits_e(logits_e)
+    state = r.init_state(*x.shape) if state is None else state
+    return r.statistic(x, state, params or {})
 
 
 def fires(kind: str | PolicyKind, stat: np.ndarray, t_int: int | None) -> np.ndarray:
@@ -215,7 +189,7 @@ def fires(kind: str | PolicyKind, stat: np.ndarray, t_int: int | None) -> np.nda
     stat = np.asarray(stat, dtype=np.int64)
     if t_int is None:
         return np.zeros(stat.shape, dtype=bool)
-    return stat <= t_int if _kind(kind) in LOW_FIRES else stat >= t_int
+    return rule(kind).fires(stat, t_int)
 
 
 def decide(
@@ -232,9 +206,7 @@ def decide(
 
 def exit_prediction(kind: str | PolicyKind, logits_e: np.ndarray, new_state: State) -> np.ndarray:
     """Class output if this exit fires: argmax of the logits (voting: of the votes so far)."""
-    if _kind(kind) == PolicyKind.VOTING.value:
-        return predicted_class(new_state["votes"])
-    return predicted_class(logits_e)
+    return rule(kind).prediction(logits_e, new_state)
 
 
 def _check_logits(logits: np.ndarray, spec: PolicySpec) -> np.ndarray:
@@ -246,7 +218,7 @@ def _check_logits(logits: np.ndarray, spec: PolicySpec) -> np.ndarray:
             f"the policy has {len(spec.thresholds)} thresholds, so it needs {spec.num_exits} "
             f"exits, but the logits have {x.shape[1]}: give one threshold per non-final exit"
         )
-    if spec.kind in TABLE_KINDS and len(spec.params["logit_scale"]) != x.shape[1]:
+    if spec.rule.uses_table and len(spec.params["logit_scale"]) != x.shape[1]:
         raise ValueError(
             f"params['logit_scale'] has {len(spec.params['logit_scale'])} entries, "
             f"the logits {x.shape[1]} exits"
@@ -295,14 +267,6 @@ def apply_policy(logits: np.ndarray, spec: PolicySpec) -> tuple[np.ndarray, np.n
     return exit_index, preds[np.arange(x.shape[0]), exit_index]
 
 
-def voting_thresholds(delta: float, k: float, num_exits: int) -> tuple[float, ...]:
-    """Sun et al. Eq. 23 as integer vote counts: T_e = ceil(delta * (e+1)^k), non-final exits."""
-    if not 0 <= k < 1:
-        raise ValueError(f"voting_k must be in [0, 1), got {k}")
-    # The 1e-9 keeps delta * l^k = 2.0000000001 (float noise) from demanding a third vote.
-    return tuple(float(math.ceil(delta * (e + 1) ** k - 1e-9)) for e in range(num_exits - 1))
-
-
 def threshold_to_json(t: float) -> float | str:
     """A threshold as strict JSON: infinities become the strings "inf" / "-inf"."""
     return t if math.isfinite(t) else ("inf" if t > 0 else "-inf")
@@ -327,7 +291,7 @@ def policy_dict(spec: PolicySpec) -> dict[str, Any]:
         "thresholds": [threshold_to_json(t) for t in spec.thresholds],
         "params": spec.params,
         "integer_thresholds": ints,  # null: this exit never fires
-        "fires_when": "S <= T" if spec.kind in LOW_FIRES else "S >= T",
+        "fires_when": "S <= T" if spec.rule.low_fires else "S >= T",
     }
 
 
