@@ -1,4 +1,9 @@
-"""The `exitflow` command line: resolves paths and tools once, owns logging and progress."""
+"""The `exitflow` command line: a thin shell over exitflow.runner.
+
+It resolves paths and tools once, owns logging and progress, and maps every ExitflowError to its
+exit code (docs/errors.md) with one message and no traceback (--debug shows it; the run's log
+file always has it).
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,29 @@ import logging
 import os
 import shutil
 import sys
-import time
+import traceback
 from pathlib import Path
 
 from exitflow import __version__
-from exitflow.config import ConfigError, ProjectConfig, dump_config, load_config, save_config
-from exitflow.context import RunContext, StepUnavailable, ToolPaths
+from exitflow.config import ProjectConfig, dump_config, load_config, save_config
+from exitflow.core.errors import (
+    EXIT_CODES,
+    BudgetError,
+    ConfigError,
+    DataError,
+    ExitflowError,
+    PrerequisiteError,
+    RunLockedError,
+    SimulationError,
+    StaleError,
+    ToolMissingError,
+    VerificationError,
+)
 from exitflow.core.schema import describe
-from exitflow.logs import RichProgress, setup_logging
-from exitflow.steps import FLOW, STEPS, run_step
+from exitflow.logs import ConsoleProgress, setup_logging
+from exitflow.run import Run, ToolPaths
+from exitflow.runner import run_flow, run_step
+from exitflow.steps import FLOW, STEPS
 
 log = logging.getLogger("exitflow")
 
@@ -46,30 +65,80 @@ def default_data_root() -> Path:
     return Path.cwd() / ".data"
 
 
-def _add_run_args(p: argparse.ArgumentParser) -> None:
+# what the CLI prints before an error's message, by class (most specific first)
+_LABELS: list[tuple[type[ExitflowError], str]] = [
+    (ConfigError, "config error"),
+    (StaleError, "stale"),
+    (PrerequisiteError, "missing prerequisite"),
+    (ToolMissingError, "missing tool"),
+    (DataError, "data error"),
+    (VerificationError, "verification failed"),
+    (SimulationError, "simulation failed"),
+    (BudgetError, "over budget"),
+    (RunLockedError, "run locked"),
+]
+
+
+def _label(exc: ExitflowError) -> str:
+    return next((text for cls, text in _LABELS if isinstance(exc, cls)), "error")
+
+
+_OPTION_HELP = {
+    "data_root": "--data-root: where the datasets are",
+    "vivado": "--vivado: the Vivado binary (without it the build stops after code generation)",
+}
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--config", required=True, help="design config file (YAML)")
     p.add_argument(
         "-o", "--output", help="run directory (default: the config's output_dir or runs/<name>)"
     )
-    p.add_argument("--data-root", help="dataset directory (default: ./.data, as `make data` fills)")
-    p.add_argument("--vivado", help="path to the vivado binary (default: $XILINX_VIVADO or PATH)")
-    p.add_argument("--force", action="store_true", help="redo the step even if its outputs exist")
+    p.add_argument("--force", action="store_true", help="redo the step(s) even if up to date")
     p.add_argument("-v", "--verbose", action="store_true", help="debug output on the console")
+    p.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error (the log has it)"
+    )
+
+
+def _add_options(p: argparse.ArgumentParser, options: set[str]) -> None:
+    if "data_root" in options:
+        p.add_argument(
+            "--data-root", help="dataset directory (default: ./.data, as `make data` fills)"
+        )
+    if "vivado" in options:
+        p.add_argument(
+            "--vivado", help="path to the vivado binary (default: $XILINX_VIVADO or PATH)"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser: one command per step, plus `run` and `config`."""
     parser = argparse.ArgumentParser(
         prog="exitflow",
         description="Early-exit CNNs from brevitas QAT to a gated FINN dataflow, simulated cycle by cycle.",
+        epilog="Exit codes: "
+        + "; ".join(f"{code} {text.split(' (')[0]}" for code, text in EXIT_CODES.items()),
     )
     parser.add_argument("--version", action="version", version=f"exitflow {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (_, _, doc) in STEPS.items():
-        _add_run_args(sub.add_parser(name, help=doc, description=doc))
+    for name, step in STEPS.items():
+        desc = step.describe()
+        if step.options:
+            desc += (
+                " Options for this step: " + "; ".join(_OPTION_HELP[o] for o in step.options) + "."
+            )
+        p = sub.add_parser(name, help=step.doc, description=desc)
+        _add_common(p)
+        _add_options(p, set(step.options))
     run = sub.add_parser(
-        "run", help="the whole flow: " + " -> ".join(FLOW), description="run every step in order"
+        "run",
+        help="the whole flow: " + " -> ".join(FLOW),
+        description="Run the steps in order (" + " -> ".join(FLOW) + "), each only if its inputs "
+        "or config changed since it last ran (--force: every step); stops at the first failure.",
     )
-    _add_run_args(run)
+    _add_common(run)
+    _add_options(run, {o for s in STEPS.values() for o in s.options})
     run.add_argument("--from", dest="start", choices=FLOW, help="first step to run")
     run.add_argument("--to", dest="stop", choices=FLOW, help="last step to run")
     cfg = sub.add_parser("config", help="write, check or describe a config file")
@@ -88,8 +157,7 @@ def _config_command(args: argparse.Namespace) -> int:
     if args.init:
         path = Path(args.init)
         if path.exists():
-            print(f"error: {path} exists; not overwriting it", file=sys.stderr)
-            return 2
+            raise ConfigError(f"{path} exists; not overwriting it (pick another path)")
         save_config(ProjectConfig(), path)
         print(f"wrote {path}")
     elif args.check:
@@ -103,39 +171,39 @@ def _config_command(args: argparse.Namespace) -> int:
 def _run_command(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     run_dir = Path(args.output) if args.output else cfg.run_dir(Path.cwd())
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(
+            f"the run directory {run_dir} is a file: pass a directory with -o (or set output_dir)"
+        )
     log_path = setup_logging(run_dir / "logs", args.command, args.verbose)
-    save_config(cfg, run_dir / "config.yaml")
-    ctx = RunContext(
+    data_root = getattr(args, "data_root", None)
+    run = Run(
         cfg=cfg,
         run_dir=run_dir,
-        data_root=Path(args.data_root) if args.data_root else default_data_root(),
-        tools=resolve_tools(args.vivado),
-        progress=RichProgress(),
+        data_root=Path(data_root) if data_root else default_data_root(),
+        tools=resolve_tools(getattr(args, "vivado", None)),
+        progress=ConsoleProgress(),
         force=args.force,
+        command="exitflow " + " ".join(sys.argv[1:] or [args.command]),
     )
     log.info(
         "exitflow %s, design %r, run directory %s, log %s", __version__, cfg.name, run_dir, log_path
     )
-    if args.command != "run":
-        run_step(args.command, ctx)
-        return 0
-    steps = FLOW[FLOW.index(args.start or FLOW[0]) : FLOW.index(args.stop or FLOW[-1]) + 1]
-    skipped = []
-    for name in steps:
-        start = time.monotonic()
-        try:
-            run_step(name, ctx)
-        except StepUnavailable as exc:
-            log.warning("%s", exc)
-            skipped.append(name)
-            continue
-        log.info("step %s done in %.1f s", name, time.monotonic() - start)
-    if skipped:
-        log.warning("not run: %s (see the messages above)", ", ".join(skipped))
+    if args.command == "run":
+        flow = run_flow(run, start=args.start, stop=args.stop)
+        skipped = [o.name for o in flow.outcomes if not o.ran]
+        log.info(
+            "ran: %s; up to date: %s",
+            ", ".join(flow.ran) or "nothing",
+            ", ".join(skipped) or "nothing",
+        )
+    else:
+        run_step(args.command, run)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (see docs/errors.md)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -145,21 +213,28 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "config":
             return _config_command(args)
         return _run_command(args)
-    except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
-        return 2
-    except StepUnavailable as exc:
-        print(f"not available: {exc}", file=sys.stderr)
-        return 3
-    except (ValueError, FileNotFoundError) as exc:
-        # user-fixable problems (missing dataset, bad input file): the message names the fix;
-        # the traceback goes to the run's log file only
-        log.debug("traceback", exc_info=True)
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except ExitflowError as exc:
+        log.debug("%s", type(exc).__name__, exc_info=True)  # the traceback goes to the log file
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        print(f"{_label(exc)}: {exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted; finished artefacts are kept, rerun to resume", file=sys.stderr)
+        log.debug("interrupted", exc_info=True)
+        print(
+            "interrupted; completed steps are kept and the interrupted one is rolled back or "
+            "resumes: rerun the command",
+            file=sys.stderr,
+        )
         return 130
+    except Exception:
+        log.error("internal error", exc_info=True)
+        print(
+            "internal error (a bug in exitflow): please report it with the traceback above and "
+            "the run's log file",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

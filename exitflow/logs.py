@@ -11,7 +11,19 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+__all__ = ["ConsoleProgress", "RichProgress", "setup_logging"]
+
+_log = logging.getLogger("exitflow.progress")
 
 # Logs piped to a file or CI should not wrap at rich's default 80 columns.
 _console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -41,29 +53,68 @@ def setup_logging(log_dir: Path | None, command: str, verbose: bool = False) -> 
 
 
 class _RichTask:
-    def __init__(self, bar: Progress, task_id: int) -> None:
+    def __init__(self, bar: Progress, task_id: TaskID) -> None:
         self._bar, self._id = bar, task_id
 
     def advance(self, n: int = 1) -> None:
         self._bar.advance(self._id, n)
 
 
-class RichProgress:
-    """quant.progress.Progress shown as rich progress bars (hidden when stderr is no terminal)."""
+class _LogTask:
+    """Progress as log lines: every `step` of the total or every `interval` seconds."""
 
-    def __init__(self) -> None:
-        self._enabled = sys.stderr.isatty()
+    def __init__(self, description: str, total: int | None, step: float, interval: float) -> None:
+        self._desc, self._total = description, total
+        self._step, self._interval = step, interval
+        self._done = 0
+        self._start = self._last_time = time.monotonic()
+        self._last_frac = 0.0
+
+    def advance(self, n: int = 1) -> None:
+        self._done += n
+        now = time.monotonic()
+        frac = self._done / self._total if self._total else 0.0
+        if frac - self._last_frac < self._step and now - self._last_time < self._interval:
+            return
+        self._last_frac, self._last_time = frac, now
+        elapsed = now - self._start
+        if self._total:
+            eta = elapsed * (1 - frac) / frac if frac > 0 else float("nan")
+            _log.info(
+                "%s: %d/%d (%.0f%%), %.0f s elapsed, about %.0f s left",
+                self._desc, self._done, self._total, 100 * frac, elapsed, eta,
+            )  # fmt: skip
+        else:
+            _log.info("%s: %d done, %.0f s elapsed", self._desc, self._done, elapsed)
+
+
+class ConsoleProgress:
+    """exitflow.core.progress.Progress for the CLI: rich bars with an ETA on a terminal; without
+    one (CI, nohup, a pipe) periodic log lines, every `step` of the total or `interval` seconds."""
+
+    def __init__(
+        self, terminal: bool | None = None, step: float = 0.1, interval: float = 30.0
+    ) -> None:
+        self._terminal = sys.stderr.isatty() if terminal is None else terminal
+        self._step, self._interval = step, interval
 
     @contextlib.contextmanager
-    def task(self, description: str, total: int | None = None) -> Iterator[_RichTask]:
+    def task(self, description: str, total: int | None = None) -> Iterator[_RichTask | _LogTask]:
+        if not self._terminal:
+            yield _LogTask(description, total, self._step, self._interval)
+            return
         bar = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
             console=_console,
             transient=True,
-            disable=not self._enabled,
         )
         with bar:
             yield _RichTask(bar, bar.add_task(description, total=total))
+
+
+RichProgress = ConsoleProgress  # the older name

@@ -1,61 +1,51 @@
-"""The `calibrate` and `evaluate` steps: integer exit thresholds on validation, report on test."""
+"""The `calibrate` and `evaluate` steps: integer exit thresholds on validation, report on test.
+
+The functions here do the work; exitflow.runner decides whether they run. `step_calibrate` and
+`step_evaluate` are the runnable Steps.
+"""
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
-from exitflow.context import RunContext, StepUnavailable
-from exitflow.core.outputs import Outputs, load_outputs
+from exitflow.core.errors import DataError
+from exitflow.core.outputs import load_outputs
 from exitflow.core.policies import load_policy, save_policy
 from exitflow.quant.calibrate import calibrate, policy_params, tradeoff_curve
 from exitflow.quant.config import PolicyKind
 from exitflow.quant.evaluate import evaluate, write_report
+from exitflow.results import CalibrateResult, EvaluateResult
+from exitflow.run import Run
+from exitflow.steps import STEPS
+
+__all__ = ["calibrate_step", "evaluate_step", "step_calibrate", "step_evaluate"]
 
 log = logging.getLogger(__name__)
 
-REPORT_FILES = ("report.json", "report.md", "tradeoff.png", "exits.png")
 
-
-def _outputs(ctx: RunContext, split: str) -> Outputs:
-    path = ctx.run_dir / "eval" / f"outputs_{split}.npz"
-    if not path.is_file():
-        raise StepUnavailable(f"{path} is missing: run `exitflow train` first")
-    return load_outputs(path)
-
-
-def step_calibrate(ctx: RunContext) -> Path:
-    """Calibrate ctx.cfg.policy on validation outputs; write run_dir/calibrate/policy.json."""
-    out = ctx.run_dir / "calibrate" / "policy.json"
-    if out.is_file() and not ctx.force:
-        log.info("calibrate: %s exists, skipped (--force redoes it)", out)
-        return out
-    spec, info = calibrate(_outputs(ctx, "val"), ctx.cfg.policy)
+def calibrate_step(run: Run) -> CalibrateResult:
+    """Calibrate cfg.policy on eval/outputs_val.npz; write calibrate/policy.json."""
+    lay = run.layout
+    spec, info = calibrate(load_outputs(lay.outputs_val), run.cfg.policy)
     # kind and thresholds are the policy's own keys in the file
     extra = {k: v for k, v in info.items() if k not in ("kind", "thresholds")}
-    save_policy(spec, out, extra)
-    log.info("wrote %s", out)
-    return out
+    save_policy(spec, lay.policy, extra)
+    log.info("wrote %s", lay.policy)
+    return CalibrateResult(lay.policy, str(spec.kind), [str(t) for t in spec.thresholds])
 
 
-def step_evaluate(ctx: RunContext) -> Path:
-    """Evaluate the calibrated policy on test outputs; write run_dir/eval/report.* and plots."""
-    out_dir = ctx.run_dir / "eval"
-    if all((out_dir / name).is_file() for name in REPORT_FILES) and not ctx.force:
-        log.info("evaluate: %s exists, skipped (--force redoes it)", out_dir / "report.json")
-        return out_dir / "report.json"
-    test = _outputs(ctx, "test")
-    policy_path = ctx.run_dir / "calibrate" / "policy.json"
-    if not policy_path.is_file():
-        raise StepUnavailable(f"{policy_path} is missing: run `exitflow calibrate` first")
-    spec = load_policy(policy_path)
+def evaluate_step(run: Run) -> EvaluateResult:
+    """Evaluate the calibrated policy on eval/outputs_test.npz; write eval/report.* and plots."""
+    lay = run.layout
+    test = load_outputs(lay.outputs_test)
+    spec = load_policy(lay.policy)
     if spec.num_exits != test.num_exits:
-        raise ValueError(
-            f"{policy_path} is for {spec.num_exits} exits but the test outputs have "
+        raise DataError(
+            f"{lay.policy} is for {spec.num_exits} exits but the test outputs have "
             f"{test.num_exits}: rerun `exitflow calibrate --force` after retraining"
         )
-    report = evaluate(test, spec, _val_curves(ctx))
-    write_report(report, out_dir)
+    report = evaluate(test, spec, _val_curves(run))
+    write_report(report, lay.eval_dir)
     log.info(
         "test: final exit accuracy %.4f, %s policy accuracy %.4f at %.3f of full MACs "
         "(speed-up %.2fx); oracle %.4f at %.2fx",
@@ -67,17 +57,27 @@ def step_evaluate(ctx: RunContext) -> Path:
         report["oracle_accuracy"],
         report["oracle_speedup"],
     )
-    return out_dir / "report.json"
+    return EvaluateResult(
+        lay.eval_report,
+        float(report["final_accuracy"]),
+        float(report["accuracy"]),
+        float(report["mac_fraction"]),
+        float(report["speedup"]),
+    )
 
 
-def _val_curves(ctx: RunContext) -> dict[str, list[dict]] | None:
+def _val_curves(run: Run) -> dict[str, list[dict]] | None:
     """Every policy kind's trade-off thresholds fitted on validation (None without val outputs)."""
-    path = ctx.run_dir / "eval" / "outputs_val.npz"
+    path = run.layout.outputs_val
     if not path.is_file():
         log.warning("no %s: policy curves are fitted on the test set itself", path)
         return None
     val = load_outputs(path)
     return {
-        kind.value: tradeoff_curve(val, kind, policy_params(kind, val, ctx.cfg.policy))
+        kind.value: tradeoff_curve(val, kind, policy_params(kind, val, run.cfg.policy))
         for kind in PolicyKind
     }
+
+
+step_calibrate = STEPS["calibrate"]
+step_evaluate = STEPS["evaluate"]

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from exitflow.core.errors import PrerequisiteError, VerificationError
 from exitflow.core.files import write_json
 from exitflow.core.outputs import load_outputs
 from exitflow.core.policies import apply_policy, load_policy
@@ -26,34 +26,12 @@ from exitflow.hw.estimates import cond_buffer_specs, partition_estimate
 from exitflow.hw.flow import Flow, FlowOptions
 from exitflow.hw.hwdesc import build_hwdesc, write_hwdesc
 from exitflow.hw.report import build_report, write_report
+from exitflow.layout import RunLayout
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class BuildPaths:
-    """Where a build reads and writes (all under the run directory)."""
-
-    run_dir: Path
-
-    @property
-    def export(self) -> Path:
-        return self.run_dir / "export"
-
-    @property
-    def build(self) -> Path:
-        return self.run_dir / "build"
-
-    @property
-    def policy(self) -> Path:
-        return self.run_dir / "calibrate" / "policy.json"
-
-    @property
-    def outputs_val(self) -> Path:
-        return self.run_dir / "eval" / "outputs_val.npz"
-
-
-def rate_fractions(paths: BuildPaths, hw: HwConfig, policy, exit_after: list[int], stages: int):
+def rate_fractions(paths: RunLayout, hw: HwConfig, policy, exit_after: list[int], stages: int):
     """p_k per stage: hw.stage_rate_fractions, or the policy on the validation outputs."""
     exit_index = None
     if hw.stage_rate_fractions is None and paths.outputs_val.is_file():
@@ -72,23 +50,23 @@ def run_build(
 ) -> dict:
     """Run the whole build; returns the report dict."""
     start = time.monotonic()
-    paths = BuildPaths(Path(run_dir))
+    paths = RunLayout(Path(run_dir))
     board = board_spec(hw.board)
     clock = hw.clock_mhz or board.clock_mhz
     if not paths.policy.is_file():
-        raise FileNotFoundError(f"{paths.policy} does not exist: run `exitflow calibrate` first")
+        raise PrerequisiteError(f"{paths.policy} does not exist: run `exitflow calibrate` first")
     policy = load_policy(paths.policy)
-    manifest = json.loads((paths.export / "manifest.json").read_text())
+    manifest = json.loads(paths.manifest.read_text())
     exit_after = [int(x["after_stage"]) for x in manifest["exits"]]
     n_stages = sum(1 for p in manifest["partitions"] if p["kind"] == "stage")
     fractions = rate_fractions(paths, hw, policy, exit_after, n_stages)
     log.info("stage rate fractions %s", [round(f, 4) for f in fractions])
-    finn_compat.init_finn(paths.build / "finn", workers=1)
+    finn_compat.init_finn(paths.finn_dir, workers=1)
     finn_compat.vivado_env(tools.get("vivado"), tools.get("vitis_hls"))
     impl = hw.decision_impl.value
-    design = load_design(paths.export, policy, impl, fractions, hw.baseline)
+    design = load_design(paths.export_dir, policy, impl, fractions, hw.baseline)
     opts = FlowOptions(
-        build_dir=paths.build,
+        build_dir=paths.build_dir,
         fpgapart=board.part,
         clock_mhz=clock,
         target_fps=hw.target_fps,
@@ -114,7 +92,7 @@ def run_build(
         extra["stopped"] = (
             f"{result.stopped_for}, which is not installed: the build ran up to "
             f"{result.ran[-1] if result.ran else '(nothing)'}; produced checkpoints in "
-            f"{paths.build / 'checkpoints'}, HLS/RTL sources under {paths.build / 'finn'}, "
+            f"{paths.build_dir / 'checkpoints'}, HLS/RTL sources under {paths.build_dir / 'finn'}, "
             "estimates, hwdesc.json and reports"
         )
         log.warning("build stopped: %s", extra["stopped"])
@@ -124,7 +102,7 @@ def run_build(
         extra["parity"] = parity.to_dict()
         log.info("composed design vs quant/: %s", parity.to_dict())
         if not parity.ok:
-            write_json(paths.build / "build_log.json", result.log)
+            write_json(paths.build_log, result.log)
             raise compose_error(parity)
     desc = None
     if result.models and all(_estimable(m) for m in result.models.values()):
@@ -132,7 +110,7 @@ def run_build(
         cbufs = cond_buffer_specs(exit_after, ests, hw.cond_buffer_frames)
         targets = {p.name: flow.target_for(p) for p in design.partitions}
         desc = build_hwdesc(design, ests, cbufs, targets, board.name, clock, hw.fifo_depth, impl)
-        write_hwdesc(desc, paths.build / "hwdesc.json")
+        write_hwdesc(desc, paths.hwdesc)
     else:
         log.warning("no estimates: the build stopped before step_specialize_layers")
     extra["build_seconds"] = round(flow_seconds, 2)
@@ -149,14 +127,14 @@ def run_build(
             board.name,
             over,
         )
-    write_json(paths.build / "build_log.json", result.log)
-    write_report(report, paths.build)
+    write_json(paths.build_log, result.log)
+    write_report(report, paths.build_dir)
     return report
 
 
-def compose_error(parity: compose.ComposeResult) -> RuntimeError:
-    return RuntimeError(
+def compose_error(parity: compose.ComposeResult) -> VerificationError:
+    return VerificationError(
         f"the composed hardware partitions disagree with quant/ on {parity.samples} images: "
         f"{parity.exit_mismatches} exit, {parity.class_mismatches} class and "
-        f"{parity.logit_mismatches} logit mismatches (see build/build_log.json)"
+        f"{parity.logit_mismatches} logit mismatches (see build/build_log.json): a bug in the build flow; please report it with the log"
     )

@@ -61,6 +61,9 @@ class HwConfig:
     mvau_style: MvauStyle = opt(MvauStyle.AUTO, "matrix-vector units in LUTs or DSPs")
     baseline: bool = opt(True, "also build the single-exit baseline (same resource budget)")
     workers: int = opt(1, "processes for python-mode verification")
+    allow_over_budget: bool = opt(
+        False, "keep a design that needs more than the board has (else `build` fails, exit 8)"
+    )
 
     def __post_init__(self) -> None:
         check(self.clock_mhz is None or self.clock_mhz > 0, "clock_mhz must be > 0")

@@ -121,6 +121,13 @@ def report_markdown(report: dict) -> str:
     ]
     if report.get("stopped"):
         lines += [f"**Stopped early:** {report['stopped']}", ""]
+    if report.get("over_budget"):
+        lines += [
+            f"**Over budget:** the gated design needs more than {report['board']} has "
+            f"(utilisation {report['over_budget']}): lower hw.target_fps, change hw.mvau_style "
+            "or hw.board (hw.allow_over_budget keeps it anyway).",
+            "",
+        ]
     g = report.get("gated")
     if g:
         t = g["total"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 import exitflow.steps
 from exitflow.cli import main
 from exitflow.config import ProjectConfig, load_config, save_config
+from exitflow.core import errors
 
 COMMANDS = [*exitflow.steps.STEPS, "run", "config"]
 
@@ -135,38 +137,136 @@ def test_missing_config_file_says_how_to_write_one(
     assert "exitflow config --init" in capsys.readouterr().err
 
 
-@pytest.fixture
-def unbuilt_train(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make the train step point at a module that does not exist."""
-    doc = exitflow.steps.STEPS["train"][2]
-    monkeypatch.setitem(exitflow.steps.STEPS, "train", ("exitflow._no_such_step", "step_x", doc))
+def _run_args(command: str, config_file: Path, run_dir: Path, *extra: str) -> list[str]:
+    return [command, "-c", str(config_file), "-o", str(run_dir), *extra]
 
 
-def test_unbuilt_step_exits_with_its_plain_message(
-    unbuilt_train: None, config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+def _log_text(run_dir: Path) -> str:
+    return "".join(p.read_text() for p in (run_dir / "logs").glob("*.log"))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["calibrate"], ["simulate"], ["build"], ["run", "--from", "calibrate", "--to", "evaluate"]],
+)
+def test_missing_prerequisite_is_exit_3_naming_the_step_to_run_first(
+    argv: list[str], config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     run_dir = tmp_path / "run"
-    argv = ["train", "-c", str(config_file), "-o", str(run_dir), "--data-root", str(tmp_path)]
-    assert main(argv) == 3
+    assert main(_run_args(argv[0], config_file, run_dir, *argv[1:])) == 3
     err = capsys.readouterr().err
-    assert "not available: step 'train' is not built yet" in err and "Traceback" not in err
-    assert load_config(run_dir / "config.yaml") == load_config(config_file)
-    assert len(list((run_dir / "logs").glob("train-*.log"))) == 1
+    assert err.splitlines()[-1].startswith("missing prerequisite:") and "first" in err
+    assert "run `exitflow " in err and "Traceback" not in err
+    assert "Traceback" in _log_text(run_dir)  # the log keeps the traceback
+    assert not (run_dir / "config.yaml").exists()  # nothing ran: the run's config is not touched
 
 
-def test_step_module_without_its_function_is_unavailable(
-    monkeypatch: pytest.MonkeyPatch, config_file: Path, tmp_path: Path
+def _failing_step(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> None:
+    def boom(run: object) -> None:
+        raise exc
+
+    step = dataclasses.replace(exitflow.steps.STEPS["report"], impl=boom)
+    monkeypatch.setitem(exitflow.steps.STEPS, "report", step)
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        errors.ConfigError,
+        errors.PrerequisiteError,
+        errors.StaleError,
+        errors.ToolMissingError,
+        errors.DataError,
+        errors.VerificationError,
+        errors.SimulationError,
+        errors.BudgetError,
+        errors.RunLockedError,
+    ],
+)
+def test_each_error_class_exits_with_its_documented_code_and_one_line(
+    cls: type[errors.ExitflowError],
+    monkeypatch: pytest.MonkeyPatch,
+    config_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
 ) -> None:
-    monkeypatch.setitem(exitflow.steps.STEPS, "report", ("exitflow.context", "no_such", "doc"))
-    assert main(["report", "-c", str(config_file), "-o", str(tmp_path / "run")]) == 3
+    _failing_step(monkeypatch, cls("the problem; the fix"))
+    code = main(_run_args("report", config_file, tmp_path / "run"))
+    assert code == cls.exit_code and code in errors.EXIT_CODES and code not in (0, 1)
+    err = capsys.readouterr().err
+    assert err.strip().endswith(": the problem; the fix") and "Traceback" not in err
+    assert main(_run_args("report", config_file, tmp_path / "run", "--debug")) == code
+    assert "Traceback" in capsys.readouterr().err
 
 
-def test_run_skips_unbuilt_steps_and_says_so(
-    unbuilt_train: None, config_file: Path, tmp_path: Path
+def test_exit_codes_are_documented_in_docs_errors_md() -> None:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "errors.md").read_text()
+    for code in errors.EXIT_CODES:
+        assert f"| {code} |" in text
+    for name in errors.__all__:
+        if name != "EXIT_CODES":
+            assert name in text
+
+
+def test_a_bug_is_exit_1_with_its_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+    config_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    _failing_step(monkeypatch, ZeroDivisionError("oops"))
+    assert main(_run_args("report", config_file, tmp_path / "run")) == 1
+    assert "a bug in exitflow" in capsys.readouterr().err
+    assert "ZeroDivisionError" in _log_text(tmp_path / "run")
+
+
+def test_output_that_is_a_file_is_a_config_error(
+    config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(_run_args("report", config_file, afile)) == 2
+    err = capsys.readouterr().err
+    assert "is a file" in err and "-o" in err and "Traceback" not in err
+    assert afile.read_text() == "x"
+
+
+def test_step_help_says_what_it_reads_writes_and_its_options(capsys: pytest.CaptureFixture) -> None:
+    texts = {}
+    for command in exitflow.steps.STEPS:
+        assert exit_code([command, "--help"]) == 0
+        texts[command] = " ".join(capsys.readouterr().out.split())
+    assert "--vivado" not in texts["train"] and "--vivado" in texts["build"]
+    assert "--data-root" in texts["train"] and "--data-root" not in texts["simulate"]
+    assert "Reads eval/outputs_val.npz" in texts["calibrate"]
+    assert "Writes build/" in texts["build"] and "Writes sim/" in texts["simulate"]
+    assert len(set(texts.values())) == len(texts)  # no two steps share one generic text
+
+
+def test_a_locked_run_is_refused_with_exit_9_naming_the_holder(
+    config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     run_dir = tmp_path / "run"
-    argv = ["run", "-c", str(config_file), "-o", str(run_dir), "--from", "train", "--to", "train"]
-    assert main(argv) == 0
-    (log,) = (run_dir / "logs").glob("run-*.log")
-    text = log.read_text()
-    assert "step 'train' is not built yet" in text and "not run: train" in text
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(run_dir)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        assert main(_run_args("report", config_file, run_dir)) == 9
+        err = capsys.readouterr().err
+        assert f"in use by process {holder.pid}" in err and "holder-command" in err
+        assert not (run_dir / "report.md").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main(_run_args("report", config_file, run_dir)) == 0  # the lock died with its holder
+
+
+_HOLD_LOCK = """
+import sys, time
+from exitflow.config import ProjectConfig
+from exitflow.run import Run
+with Run(ProjectConfig(), sys.argv[1], command="holder-command").locked():
+    print("locked", flush=True)
+    time.sleep(60)
+"""

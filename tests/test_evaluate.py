@@ -126,7 +126,7 @@ def test_steps_calibrate_then_evaluate(tmp_path) -> None:
     save_outputs(_split_outputs(1, 300), ctx.run_dir / "eval" / "outputs_test.npz")
     with pytest.raises(StepUnavailable, match="run `exitflow calibrate` first"):
         step_evaluate(ctx)
-    policy_path = step_calibrate(ctx)
+    policy_path = step_calibrate(ctx).path
     data = json.loads(policy_path.read_text())
     assert data["kind"] == "margin" and data["calibrated"] and data["feasible"]
     assert data["val"]["accuracy"] >= data["final_accuracy"] - 0.01 - 1e-9
@@ -140,7 +140,7 @@ def test_steps_calibrate_then_evaluate(tmp_path) -> None:
     ctx.force = True
     step_calibrate(ctx)
     assert load_policy(policy_path) == spec
-    report_path = step_evaluate(ctx)
+    report_path = step_evaluate(ctx).path
     report = json.loads(report_path.read_text())
     assert report["kind"] == "margin" and report["num_samples"] == 300
     assert report["policies"]["voting"]["thresholds_from"] == "validation"

@@ -35,7 +35,7 @@ def run(tmp_path: Path) -> RunContext:
 
 
 def test_step_writes_every_artefact(run):
-    path = step_simulate(run)
+    path = step_simulate(run).path
     out = run.run_dir / "sim"
     rep = json.loads(path.read_text())
     assert rep["frames"] == 300 and rep["exit_mismatches"] == 0
@@ -58,7 +58,7 @@ def test_step_writes_every_artefact(run):
 
 
 def test_step_skips_when_done_unless_forced(run):
-    path = step_simulate(run)
+    path = step_simulate(run).path
     stamp = path.stat().st_mtime_ns
     step_simulate(run)
     assert path.stat().st_mtime_ns == stamp
@@ -97,7 +97,7 @@ def test_step_names_missing_inputs(run):
 def test_step_names_a_too_small_buffer_and_the_node_it_blocks(run, caplog):
     run.cfg.sim.cond_buffer_frames = 1
     run.cfg.sim.size_frames = run.cfg.sim.frames  # sized on the frames it then runs
-    rep = json.loads(step_simulate(run).read_text())
+    rep = json.loads(step_simulate(run).path.read_text())
     small = {u["buffer"]: u for u in rep["undersized"]}
     assert small["cbuf0"]["depth"] == 1 and small["cbuf0"]["needed"] > 1
     assert small["cbuf0"]["blocked"]["stage0"] > 0
@@ -109,5 +109,5 @@ def test_step_names_a_too_small_buffer_and_the_node_it_blocks(run, caplog):
     # the fix it names works: that depth in simulation blocks stage0 no more on cbuf0
     run.cfg.sim.cond_buffer_frames = needed
     run.force = True
-    rep = json.loads(step_simulate(run).read_text())
+    rep = json.loads(step_simulate(run).path.read_text())
     assert "cbuf0" not in {u["buffer"] for u in rep["undersized"]}

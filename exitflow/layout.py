@@ -1,0 +1,179 @@
+"""Where a run keeps its artefacts: one named path per file, so no module spells them out again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["RunLayout"]
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Every path of a run directory, by name (docs/artefacts.md describes the files).
+
+    `RunLayout(run_dir).policy` is `run_dir/calibrate/policy.json`, and so on; `rel(path)` gives a
+    path relative to the run directory, as the step records store them.
+    """
+
+    run_dir: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "run_dir", Path(self.run_dir))
+
+    def rel(self, path: Path) -> str:
+        """`path` relative to the run directory, with forward slashes."""
+        return Path(path).relative_to(self.run_dir).as_posix()
+
+    # --- train: QAT checkpoints, history and the integer outputs of every exit
+    @property
+    def train_dir(self) -> Path:
+        return self.run_dir / "train"
+
+    @property
+    def best_pt(self) -> Path:
+        return self.train_dir / "best.pt"
+
+    @property
+    def last_pt(self) -> Path:
+        return self.train_dir / "last.pt"
+
+    @property
+    def history(self) -> Path:
+        return self.train_dir / "history.json"
+
+    @property
+    def eval_dir(self) -> Path:
+        return self.run_dir / "eval"
+
+    @property
+    def outputs_val(self) -> Path:
+        return self.eval_dir / "outputs_val.npz"
+
+    @property
+    def outputs_test(self) -> Path:
+        return self.eval_dir / "outputs_test.npz"
+
+    def outputs(self, split: str) -> Path:
+        """eval/outputs_<split>.npz (split: val or test)."""
+        return self.eval_dir / f"outputs_{split}.npz"
+
+    # --- calibrate
+    @property
+    def calibrate_dir(self) -> Path:
+        return self.run_dir / "calibrate"
+
+    @property
+    def policy(self) -> Path:
+        return self.calibrate_dir / "policy.json"
+
+    # --- evaluate (writes beside train's outputs in eval/)
+    @property
+    def eval_report(self) -> Path:
+        return self.eval_dir / "report.json"
+
+    @property
+    def eval_report_md(self) -> Path:
+        return self.eval_dir / "report.md"
+
+    @property
+    def tradeoff_png(self) -> Path:
+        return self.eval_dir / "tradeoff.png"
+
+    @property
+    def exits_png(self) -> Path:
+        return self.eval_dir / "exits.png"
+
+    # --- export
+    @property
+    def export_dir(self) -> Path:
+        return self.run_dir / "export"
+
+    @property
+    def manifest(self) -> Path:
+        return self.export_dir / "manifest.json"
+
+    @property
+    def reference(self) -> Path:
+        return self.export_dir / "reference.npz"
+
+    @property
+    def parity(self) -> Path:
+        return self.export_dir / "parity.json"
+
+    # --- build
+    @property
+    def build_dir(self) -> Path:
+        return self.run_dir / "build"
+
+    @property
+    def hwdesc(self) -> Path:
+        return self.build_dir / "hwdesc.json"
+
+    @property
+    def build_report(self) -> Path:
+        return self.build_dir / "report.json"
+
+    @property
+    def build_report_md(self) -> Path:
+        return self.build_dir / "report.md"
+
+    @property
+    def build_log(self) -> Path:
+        return self.build_dir / "build_log.json"
+
+    @property
+    def finn_dir(self) -> Path:
+        return self.build_dir / "finn"
+
+    # --- simulate
+    @property
+    def sim_dir(self) -> Path:
+        return self.run_dir / "sim"
+
+    @property
+    def sim_report(self) -> Path:
+        return self.sim_dir / "report.json"
+
+    @property
+    def sim_report_md(self) -> Path:
+        return self.sim_dir / "report.md"
+
+    @property
+    def sim_frames(self) -> Path:
+        return self.sim_dir / "frames.npz"
+
+    # --- report: the run's summary
+    @property
+    def summary_md(self) -> Path:
+        return self.run_dir / "report.md"
+
+    @property
+    def summary_json(self) -> Path:
+        return self.run_dir / "report.json"
+
+    # --- bookkeeping
+    @property
+    def config(self) -> Path:
+        """The config of the last step that ran and succeeded."""
+        return self.run_dir / "config.yaml"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.run_dir / "logs"
+
+    @property
+    def lock(self) -> Path:
+        return self.run_dir / ".lock"
+
+    @property
+    def records_dir(self) -> Path:
+        """One record per step (<name>.json): inputs it consumed, status, result, config."""
+        return self.run_dir / ".steps"
+
+    def record(self, step: str) -> Path:
+        return self.records_dir / f"{step}.json"
+
+    def previous(self, step: str) -> Path:
+        """Where a running step keeps the outputs it replaces until it has succeeded."""
+        return self.run_dir / ".previous" / step
