@@ -69,22 +69,24 @@ def run_length(
     """Whether a run is long enough for steady-state figures, and if not, why.
 
     fill_cycles: the latency of one frame through the empty pipeline on the deepest exit path the
-    run's frames take (sim.pipeline.fill_cycles): nothing leaves that path sooner. sampled: the figures depend on which frames exit
-    (False for the no-exit run, where every frame takes the same path), so the frame count
-    matters too. The returned dict has `short_run` (bool) and `reasons` (empty when long enough).
+    run's frames take (sim.pipeline.fill_cycles): nothing leaves that path sooner. sampled: the
+    figures depend on which frames exit, so the frame count matters too (False for the no-exit
+    run, where every frame takes the same path). The returned dict has `short_run` (bool) and `reasons` (empty when long enough).
     """
     span = span_cycles(r)
     share = fill_cycles / span if span else 1.0
-    # frames needed for fill/span <= max_fill_share, with span about fill + (n-1) intervals at
-    # this run's mean interval span/n (an estimate: a short run's interval is itself inflated)
-    interval = span / r.num_frames if r.num_frames else float(fill_cycles or 1)
-    need_fill = int(np.ceil(fill_cycles * (1 / max_fill_share - 1) / max(interval, 1.0))) + 1
+    # frames needed for fill/span <= max_fill_share, with span = fill + (n-1) intervals and the
+    # interval this run shows after its fill; unknown from one frame, or a span within the fill
+    need_fill = None
+    if r.num_frames > 1 and span > fill_cycles:
+        interval = (span - fill_cycles) / (r.num_frames - 1)
+        need_fill = int(np.ceil(fill_cycles * (1 / max_fill_share - 1) / interval)) + 1
     reasons = []
     if share > max_fill_share:
         reasons.append(
             f"the pipeline fill ({fill_cycles} cycles) is {share:.0%} of the {span}-cycle span "
             f"(at most {max_fill_share:.0%} for throughput within about {max_fill_share:.0%} of "
-            f"steady state; about {need_fill} frames needed)"
+            "steady state" + (f"; about {need_fill} frames needed)" if need_fill else ")")
         )
     if sampled and r.num_frames < min_frames:
         reasons.append(
@@ -100,7 +102,8 @@ def run_length(
         "fill_share": share,
         "max_fill_share": max_fill_share,
         "min_frames": min_frames if sampled else None,
-        "frames_needed": max(need_fill, min_frames if sampled else 0),
+        # None when only the fill criterion fails and one frame cannot say how many would do
+        "frames_needed": max(need_fill or 0, min_frames if sampled else 0) or None,
     }
 
 

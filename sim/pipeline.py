@@ -206,14 +206,19 @@ def find_undersized(model: Model, r: RunResult, sized: dict | None) -> list[dict
 def log_headline(rep: dict[str, Any]) -> None:
     """One line a user reads first, and a warning before it when the run is too short."""
     if rep.get("short_run"):
-        noexit_short = (rep.get("noexit_check") or {}).get("short_run")
+        length = rep["run_length"]
+        names = ["throughput", "gain", "bound", "fraction of the bound", "exit fractions"]
+        if (rep.get("noexit_check") or {}).get("short_run"):
+            names.append("no-exit ratio")
+        figures = ", ".join(names[:-1]) + " and " + names[-1]
+        needed = length.get("frames_needed")
         log.warning(
-            "%d frames are too short for steady-state figures: the throughput, gain, fraction of "
-            "the bound%s below are NOT meaningful (%s); simulate at least %d frames",
+            "%d frames are too short for steady-state figures: the %s below are NOT meaningful "
+            "(%s)%s",
             rep["frames"],
-            " and no-exit ratio" if noexit_short else "",
-            "; ".join(rep["run_length"]["reasons"]),
-            rep["run_length"]["frames_needed"],
+            figures,
+            "; ".join(length["reasons"]),
+            f"; simulate at least {needed} frames" if needed else "",
         )
     h = rep["headline"]
     gain = h.get("gain_equal_resources")

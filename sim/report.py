@@ -146,10 +146,14 @@ def report_markdown(rep: dict[str, Any]) -> str:
     if short:
         length = rep.get("run_length") or {}
         lines += [
-            f"**Too short to mean anything: {rep['frames']} frames.** Throughput, gain, fraction "
-            "of the bound and exit fractions are not steady-state figures: "
+            f"**Too short to mean anything: {rep['frames']} frames.** Throughput, gain, bound, "
+            "fraction of the bound and exit fractions are not steady-state figures: "
             + "; ".join(rep.get("short_run_reasons", []))
-            + f". Simulate at least {length.get('frames_needed', '?')} frames (`sim.frames`).",
+            + (
+                f". Simulate at least {length['frames_needed']} frames (`sim.frames`)."
+                if length.get("frames_needed")
+                else ". Simulate more frames (`sim.frames`)."
+            ),
             "",
         ]
     lines += [
@@ -178,7 +182,7 @@ def report_markdown(rep: dict[str, Any]) -> str:
         f"- physical bound 1 / sum_k f_k P_k = {_fmt(h.get('bound'), '.3f')}x with P_k = "
         f"{[round(p, 4) for p in h['reach_fractions']]}, f_k = "
         f"{None if h['compute_shares'] is None else [round(f, 4) for f in h['compute_shares']]} "
-        f"({h['compute_shares_source']})",
+        f"({h['compute_shares_source']}){mark}",
         f"- fraction of the bound reached: **{_fmt(h.get('fraction_of_bound'), '.3f')}**{mark}",
         "",
         "## Latency (first read to result)",

@@ -42,7 +42,8 @@ def make_run(tmp_path: Path, frames: int) -> RunContext:
 def test_a_short_run_is_flagged_in_json_markdown_and_log(tmp_path, caplog, frames):
     run = make_run(tmp_path, frames)
     with caplog.at_level(logging.INFO):
-        rep = json.loads(step_simulate(run).read_text())
+        step_simulate(run)
+    rep = json.loads((run.run_dir / "sim" / "report.json").read_text())
     assert rep["frames"] == frames
     assert rep["short_run"] is True and rep["short_run_reasons"]
     # the frame count is one reason whatever the fill: fewer frames than the sampling needs
@@ -54,7 +55,8 @@ def test_a_short_run_is_flagged_in_json_markdown_and_log(tmp_path, caplog, frame
         assert rep["noexit_check"]["short_run"] is True and rep["noexit_check"]["ok"] is None
     md = (run.run_dir / "sim" / "report.md").read_text()
     assert f"**Too short to mean anything: {frames} frames.**" in md
-    for figure in ("- throughput:", "- fraction of the bound reached:", "- exits:"):
+    figures = ("- throughput:", "- fraction of the bound reached:", "- exits:", "- physical bound")
+    for figure in figures:
         line = next(ln for ln in md.splitlines() if ln.startswith(figure))
         assert line.endswith(NOT_MEANINGFUL), line
     warning = [r for r in caplog.records if "too short for steady-state" in r.getMessage()]
@@ -65,7 +67,8 @@ def test_a_short_run_is_flagged_in_json_markdown_and_log(tmp_path, caplog, frame
 def test_a_long_run_is_not_flagged(tmp_path, caplog):
     run = make_run(tmp_path, 300)
     with caplog.at_level(logging.INFO):
-        rep = json.loads(step_simulate(run).read_text())
+        step_simulate(run)
+    rep = json.loads((run.run_dir / "sim" / "report.json").read_text())
     assert rep["short_run"] is False and rep["short_run_reasons"] == []
     assert rep["run_length"]["fill_share"] <= MAX_FILL_SHARE
     assert rep["noexit_check"]["short_run"] is False and rep["noexit_check"]["ok"] is True
