@@ -373,3 +373,49 @@ def test_tables_are_pinned() -> None:
     assert fixedpoint.entropy_luts(0.05, 16)[1][:3].tolist() == [0, 3117, 5930]
     assert fixedpoint.log_lut(16, 10)[[0, 1, 512, 1023]].tolist() == [0, 64, 26573, 45394]
     assert fixedpoint.exp_lut(0.05, 16).size == 236
+
+
+# --- the rule registry (exitflow.core.rules) ---------------------------------------------------
+
+
+def test_every_kind_has_one_rule_and_unknown_kinds_list_them() -> None:
+    from exitflow.core.kinds import DecisionImpl, PolicyKind
+    from exitflow.core.rules import RULES, rule
+
+    assert all(RULES[k].kind is k for k in PolicyKind) and len(RULES) == len(PolicyKind)
+    with pytest.raises(ValueError, match=r"unknown policy kind 'softmax'.*max_softmax"):
+        rule("softmax")
+    # the module docstring's table: who fires low, who needs tables, what hardware exists
+    assert {k.value for k, r in RULES.items() if r.low_fires} == {"max_softmax", "entropy"}
+    assert {k.value for k, r in RULES.items() if DecisionImpl.FINN in r.hw_impls} == {
+        "max_logit",
+        "margin",
+    }
+    assert {k.value for k, r in RULES.items() if DecisionImpl.RTL in r.hw_impls} == {
+        "max_logit",
+        "margin",
+        "patience",
+        "voting",
+    }
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_state_travels_through_the_port_layout(kind: str) -> None:
+    from exitflow.core.rules import rule
+
+    r = rule(kind)
+    rng = np.random.default_rng(3)
+    x = rng.integers(-20, 20, size=(7, 3, 5))
+    params = {"logit_scale": [0.5, 0.5, 0.5]}
+    spec = PolicySpec(kind, (0.0, 0.0), params)
+    state = r.init_state(7, 5)
+    for e in range(3):
+        _, state = statistic(kind, x[:, e], state, spec.exit_params(e))
+        arr = r.state_to_array(state)
+        if r.state_width(5) == 0:
+            assert arr is None and state == {}
+            continue
+        assert arr.shape == (7, r.state_width(5))
+        back = r.state_from_array(arr.astype(np.float32))  # the op's ports are float tensors
+        assert back.keys() == state.keys()
+        assert all(np.array_equal(back[k], state[k]) for k in state)
