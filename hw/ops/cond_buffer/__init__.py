@@ -1,0 +1,78 @@
+"""Conditional buffer (cond_buffer.sv): holds stage k's frames until decision k, then drops or
+releases each, in order.
+
+Behaviour: `reference` = the continuing frames, in order; exited frames never leave. Timing: the
+simulator's conditional buffer and its verdict FIFO (docs/simulator.md), cycle for cycle: a frame
+is taken with its verdict the cycle after the previous one left; dropped one cycle later once
+stored; released one beat per cycle from the cycle after the take (frame_beats + 1 cycles per
+released frame). Storage maps to block RAM above LUTRAM_MAX_BITS.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from exitflow.core.errors import ConfigError
+from exitflow.hw.ops import BlockEstimate, clog2
+
+__all__ = ["BRAM18_SHAPES", "LUTRAM_MAX_BITS", "estimate", "params", "reference"]
+
+# BRAM18 aspect ratios (port width, words) of 7-series/UltraScale simple dual-port mode: synthesis
+# picks the one that needs the fewest blocks (a 4-bit buffer uses 4096 x 4, not 512 x 36)
+BRAM18_SHAPES = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))
+LUTRAM_MAX_BITS = 2048  # smaller buffers map to distributed RAM (RAM32M/RAM64M)
+
+
+def reference(frames: np.ndarray, exited: np.ndarray) -> np.ndarray:
+    """Words the buffer releases: the beats of the frames [NF, FRAME_BEATS] that did not exit."""
+    frames = np.asarray(frames)
+    exited = np.asarray(exited, dtype=bool)
+    if frames.ndim != 2 or exited.shape != (len(frames),):
+        raise ConfigError(
+            f"need frames [NF, FRAME_BEATS] and one exit flag per frame, got {frames.shape} "
+            f"and {exited.shape}"
+        )
+    return frames[~exited].reshape(-1)
+
+
+def params(
+    width_bits: int, frame_beats: int, depth_frames: int, verdict_depth: int
+) -> dict[str, int]:
+    """Verilog parameters; raises ConfigError for a buffer that cannot hold one frame."""
+    if min(width_bits, frame_beats, depth_frames, verdict_depth) < 1:
+        raise ConfigError(
+            "cond_buffer needs width, frame_beats, depth_frames and verdict_depth >= 1 (a buffer "
+            f"smaller than one frame deadlocks); got {width_bits}, {frame_beats}, "
+            f"{depth_frames}, {verdict_depth}"
+        )
+    return {
+        "DW": width_bits,
+        "FRAME_BEATS": frame_beats,
+        "DEPTH_FRAMES": depth_frames,
+        "VERDICT_DEPTH": verdict_depth,
+    }
+
+
+def estimate(width_bits: int, frame_beats: int, depth_frames: int) -> BlockEstimate:
+    """Cycles and resources (fitted to yosys synth_xilinx, tests/test_ops_estimates.py)."""
+    bits = width_bits * frame_beats * depth_frames
+    words = frame_beats * depth_frames
+    if bits <= LUTRAM_MAX_BITS:
+        bram, mem_lut = 0, math.ceil(bits / 64) * 4 // 3 + width_bits
+    else:
+        shape = min(
+            BRAM18_SHAPES, key=lambda s: math.ceil(width_bits / s[0]) * math.ceil(words / s[1])
+        )
+        bram = math.ceil(width_bits / shape[0]) * math.ceil(words / shape[1])
+        # blocks stacked in depth need write decoding and a read multiplexer: about 6 + w/4
+        # LUTs per bank
+        banks = math.ceil(words / shape[1])
+        mem_lut = width_bits + (banks * (6 + width_bits // 4) if banks > 1 else 0)
+    aw = clog2(words)
+    lut = 6 * aw + 40 + mem_lut
+    # pointers, count, beats left, verdict FIFO state; read and bypass registers with BRAM
+    ff = 3 * aw + clog2(frame_beats + 1) + 16 + (2 * width_bits if bram else 0)
+    # a released frame: frame_beats beats plus the verdict hand-off cycle
+    return BlockEstimate(frame_beats + 1, 2, lut, ff, bram)
