@@ -68,15 +68,16 @@ class _LogTask:
         self._step, self._interval = step, interval
         self._done = 0
         self._start = self._last_time = time.monotonic()
-        self._last_frac = 0.0
+        self._last_bucket = 0
 
     def advance(self, n: int = 1) -> None:
         self._done += n
         now = time.monotonic()
         frac = self._done / self._total if self._total else 0.0
-        if frac - self._last_frac < self._step and now - self._last_time < self._interval:
+        bucket = int(frac / self._step + 1e-9)  # whole steps of the total done so far
+        if bucket <= self._last_bucket and now - self._last_time < self._interval:
             return
-        self._last_frac, self._last_time = frac, now
+        self._last_bucket, self._last_time = bucket, now
         elapsed = now - self._start
         if self._total:
             eta = elapsed * (1 - frac) / frac if frac > 0 else float("nan")
