@@ -139,8 +139,10 @@ def exit_fractions(exit_index: np.ndarray, num_exits: int) -> list[float]:
 def gated_resources(desc: HwDesc) -> dict[str, float]:
     """Sum over partitions and conditional buffers."""
     total: dict[str, float] = {}
-    for item in (*desc.partitions, *desc.cond_buffers):
-        for k, v in item.resources.items():
+    for resources in [p.resources for p in desc.partitions] + [
+        b.resources for b in desc.cond_buffers
+    ]:
+        for k, v in resources.items():
             total[k] = total.get(k, 0.0) + v
     return total
 
@@ -157,7 +159,7 @@ def compute_shares(desc: HwDesc, exit_macs: np.ndarray | None) -> tuple[list[flo
         work.append([p.macs for p in members])
         first = last + 1
     if all(m is not None for w in work for m in w):
-        total = [float(sum(w)) for w in work]
+        total = [float(sum(m or 0 for m in w)) for w in work]  # (none is None here)
         source = "macs of each segment's stages and head (hwdesc)"
     elif exit_macs is not None and len(exit_macs) == len(desc.exits):
         cum = np.asarray(exit_macs, np.float64)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from exitflow.core.errors import ConfigError
 from exitflow.sim.config import Arrival, SimConfig
 
 
@@ -44,6 +45,8 @@ def arrival_cycles(cfg: SimConfig, n: int, base: Path | None = None) -> np.ndarr
         return np.zeros(n, np.int64)
     if cfg.arrival == Arrival.PERIODIC:
         return np.arange(n, dtype=np.int64) * cfg.period_cycles
+    if cfg.trace_path is None:  # SimConfig refuses this; a hand-made one may not
+        raise ConfigError("sim.arrival is 'trace' but sim.trace_path is not set: set it")
     path = Path(cfg.trace_path)
     if not path.is_absolute() and base is not None:
         path = base / path

@@ -82,13 +82,15 @@ def integer_thresholds(spec: PolicySpec) -> list[int | None]:
 
 def reconcile(hw: PolicySpec | None, calibrated: PolicySpec | None, source: str) -> PolicySpec:
     """The policy to simulate: the hardware's, which must equal the calibrated one if both exist."""
-    if hw is None and calibrated is None:
-        raise HwDescError(
-            f"{source} has no 'policy' and there is no calibrate/policy.json: run `exitflow "
-            "calibrate` (and rebuild) so the simulator knows what the decision units compare"
-        )
-    if hw is None or calibrated is None:
-        return hw or calibrated
+    if hw is None:
+        if calibrated is None:
+            raise HwDescError(
+                f"{source} has no 'policy' and there is no calibrate/policy.json: run `exitflow "
+                "calibrate` (and rebuild) so the simulator knows what the decision units compare"
+            )
+        return calibrated
+    if calibrated is None:
+        return hw
     a, b = integer_thresholds(hw), integer_thresholds(calibrated)
     if hw.kind != calibrated.kind or a != b:
         raise HwDescError(

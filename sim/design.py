@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import cast
 
 from exitflow.sim.config import SimConfig
 from exitflow.sim.hwdesc import HwDesc, HwDescError, NodeDesc, PartitionDesc
@@ -123,7 +124,7 @@ def model_from_hwdesc(desc: HwDesc, cfg: SimConfig | None = None) -> Model:
                 link = None  # the input DMA
             elif j == 0:
                 prev = segments[-1]
-                link = links.between(prev.cbuf.name, p.name, prev.stage_names[-1])
+                link = links.between(prev.buffer().name, p.name, prev.stage_names[-1])
             else:
                 link = links.between(parts[j - 1].name, p.name)
             links.add_partition(chain, p, link, inner)
@@ -154,7 +155,8 @@ def model_from_hwdesc(desc: HwDesc, cfg: SimConfig | None = None) -> Model:
                 stage=tuple(chain.nodes),
                 stage_links=tuple(chain.links),
                 branch=tuple(branch.nodes),
-                branch_links=tuple(branch.links),
+                # the fork feeds branch[0], never the DMA: no link is None here
+                branch_links=cast(tuple[Link, ...], tuple(branch.links)),
                 verdict=verdict,
                 cbuf=cbuf,
                 stage_names=tuple(p.name for p in parts),

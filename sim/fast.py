@@ -53,10 +53,12 @@ class SegState:
         self.B = b
         self.limit = limit
         self.F: np.ndarray = np.zeros(n, dtype)  # cycle the buffer takes the frame's decision
-        self.LV = np.zeros((n, b), dtype)  # cycle each stored beat leaves (released/dropped)
+        self.LV: np.ndarray = np.zeros(
+            (n, b), dtype
+        )  # cycle each stored beat leaves (released/dropped)
         self.LVf = self.LV.reshape(-1)
-        self.ar = np.arange(b, dtype=dtype)
-        self.c = np.empty(b, dtype)  # release bounds, reused every frame
+        self.ar: np.ndarray = np.arange(b, dtype=dtype)
+        self.c: np.ndarray = np.empty(b, dtype)  # release bounds, reused every frame
         self.fwd_count = 0  # frames released into the next segment so far
         self.stage_cons: list[list[_Consumer]] = []
         self.branch_cons: list[list[_Consumer]] = []
@@ -123,9 +125,7 @@ class FastEngine:
                 if i + 1 < len(s.stage):
                     nxt = st.stage[i + 1]
                     o = s.stage[i].out_beats
-                    st.stage_cons.append(
-                        [_Consumer(nxt.Rf, s.stage_links[i + 1].depth, o, nxt, nxt)]
-                    )
+                    st.stage_cons.append([_Consumer(nxt.Rf, s.link_into(i + 1).depth, o, nxt, nxt)])
                     continue
                 b0 = st.branch[0]
                 cons = [_Consumer(b0.Rf, s.branch_links[0].depth, st.B, b0, b0)]
@@ -145,14 +145,14 @@ class FastEngine:
                     st.branch_cons.append([])
             if k + 1 < e:
                 n0 = self.segs[k + 1].stage[0]
-                link = model.segments[k + 1].stage_links[0]
+                link = model.segments[k + 1].link_into(0)
                 st.next_cons = [_Consumer(n0.Rf, link.depth, st.B, n0, n0)]
         self.merge_arrival = np.zeros(len(self.exit_index), np.int64)
 
     def _deadlock(self, f: int, k: int) -> None:
         """A buffer smaller than a frame can never hold the frame its decision waits for."""
         st = self.segs[k]
-        cap, name = st.seg.cbuf.capacity, st.seg.cbuf.name
+        cap, name = st.seg.buffer().capacity, st.seg.buffer().name
         node = st.stage[-1]
         t = node.t
         # Blocked from the cycle beat `cap` is due (pacing) and its data is there.
@@ -287,9 +287,9 @@ def lookback(model: Model) -> int:
     for k, s in enumerate(model.segments):
         nodes = (*s.stage, *s.branch)
         rows = max(rows, *(t.inflight + 1 for t in nodes))
-        links = [*zip(s.stage_links[1:], s.stage[1:]), *zip(s.branch_links, s.branch)]
-        if k:
-            links.append((s.stage_links[0], s.stage[0]))
+        first = 0 if k else 1  # the first segment's first node reads the DMA
+        links = [(s.link_into(i), s.stage[i]) for i in range(first, len(s.stage))]
+        links += list(zip(s.branch_links, s.branch))
         rows = max(rows, *(_rows_back(ln.depth, t.in_beats) for ln, t in links))
         if s.cbuf is not None:
             rows = max(rows, _rows_back(s.cbuf.capacity, s.stage[-1].out_beats))

@@ -86,16 +86,18 @@ class NodeState:
         self.t = t
         self.O = t.out_beats
         self.org = 0
-        self.R = np.zeros((n, t.in_beats), dtype)
-        self.W = np.zeros((n, t.out_beats), dtype)
+        self.R: np.ndarray = np.zeros((n, t.in_beats), dtype)
+        self.W: np.ndarray = np.zeros((n, t.out_beats), dtype)
         self.Rf = self.R.reshape(-1)
         self.Wf = self.W.reshape(-1)
         self.limit = limit
-        self.c = np.empty(t.out_beats, dtype)  # the write side's bounds, reused every frame
-        self.in_off = t.in_off.astype(dtype)
+        self.c: np.ndarray = np.empty(
+            t.out_beats, dtype
+        )  # the write side's bounds, reused every frame
+        self.in_off: np.ndarray = t.in_off.astype(dtype)
         self.in_off1 = self.in_off - 1  # a beat written at x is readable from x + 1
-        self.out_rel = t.out_rel.astype(dtype)
-        self.dlat = t.dlat.astype(dtype)
+        self.out_rel: np.ndarray = t.out_rel.astype(dtype)
+        self.dlat: np.ndarray = t.dlat.astype(dtype)
         self.dep = t.dep.astype(np.intp)
         # output beat k depends on input beat k (same beat counts): a plain add, no gather
         self.dep_id = t.in_beats == t.out_beats and bool((t.dep == np.arange(t.out_beats)).all())

@@ -121,6 +121,21 @@ class Segment:
     head_name: str = ""
     decision_name: str | None = None
 
+    def link_into(self, i: int) -> Link:
+        """The FIFO into stage node i (every one but the first segment's first, fed by the DMA)."""
+        link = self.stage_links[i]
+        if link is None:
+            raise ModelError(
+                f"segment {self.index}: stage node {i} reads the input DMA, not a FIFO"
+            )
+        return link
+
+    def buffer(self) -> CondBuffer:
+        """The conditional buffer after this segment's stage (every non-final segment has one)."""
+        if self.cbuf is None:
+            raise ModelError(f"segment {self.index} is the final one: it has no conditional buffer")
+        return self.cbuf
+
 
 @dataclass(frozen=True)
 class Model:
@@ -162,8 +177,8 @@ class Model:
         if bad:
             raise ModelError(f"no conditional buffer named {bad}; they are: {sorted(known_c)}")
 
-        def link(ln: Link | None) -> Link | None:
-            if ln is None or ln.name not in fifo:
+        def link(ln: Link) -> Link:
+            if ln.name not in fifo:
                 return ln
             if fifo[ln.name] < 1:
                 raise ModelError(f"FIFO {ln.name}: depth must be >= 1, got {fifo[ln.name]}")
@@ -179,9 +194,9 @@ class Model:
             segs.append(
                 replace(
                     s,
-                    stage_links=tuple(link(ln) for ln in s.stage_links),
+                    stage_links=tuple(link(ln) if ln else None for ln in s.stage_links),
                     branch_links=tuple(link(ln) for ln in s.branch_links),
-                    verdict=link(s.verdict),
+                    verdict=link(s.verdict) if s.verdict else None,
                     cbuf=cbuf,
                 )
             )

@@ -121,8 +121,8 @@ def run_simulation(
         m = min(n, cfg.size_frames)
         with progress.task("sizing buffers", total=2 * sizing_probe_count(model)) as task:
             seq = size_buffers(model, exit_index[:m], arrival[:m], task.advance)
-            worst = size_buffers(model, never_exit(m, model.num_exits), None, task.advance)
-        sized = {"exit_sequence": seq.as_dict(), "worst_case": worst.as_dict(), "frames": m}
+            none_exit = size_buffers(model, never_exit(m, model.num_exits), None, task.advance)
+        sized = {"exit_sequence": seq.as_dict(), "worst_case": none_exit.as_dict(), "frames": m}
     undersized = find_undersized(model, result, sized)
     head = headline(result, desc, outputs.exit_macs)
     info = {

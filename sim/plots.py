@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -92,7 +93,8 @@ def buffer_series(r: RunResult, end: int | None = None) -> dict[str, tuple[np.nd
     only (peak_series); else every change up to cycle `end` (occupancy_series).
     """
     out = {}
-    for name, (adds, removes, beats_per_frame) in r.extra.get("buffers", {}).items():
+    buffers = cast(dict[str, tuple[np.ndarray, np.ndarray, int]], r.extra.get("buffers", {}))
+    for name, (adds, removes, beats_per_frame) in buffers.items():
         if not len(removes):
             continue
         adds, removes = _sorted(adds), _sorted(removes)

@@ -88,6 +88,7 @@ def size_buffers(
 
     verdicts = {s.verdict.name for s in model.segments if s.verdict is not None}
     order = [n for n in fifos if n not in verdicts] + [n for n in fifos if n in verdicts]
+
     def fifo_ok(name: str) -> Callable[[int], bool]:
         return lambda d: run({**fifo, name: d}, frames)[0] == target
 

@@ -77,7 +77,7 @@ def _prev_last(a: np.ndarray, lo: int, hi: int) -> np.ndarray:
 def _pairs(st: SegState) -> list:
     """(writer, reader, link) of every FIFO inside a segment."""
     s = st.seg
-    pairs = [(st.stage[i], st.stage[i + 1], s.stage_links[i + 1]) for i in range(len(st.stage) - 1)]
+    pairs = [(st.stage[i], st.stage[i + 1], s.link_into(i + 1)) for i in range(len(st.stage) - 1)]
     pairs.append((st.stage[-1], st.branch[0], s.branch_links[0]))
     pairs += [
         (st.branch[i], st.branch[i + 1], s.branch_links[i + 1]) for i in range(len(st.branch) - 1)
@@ -141,7 +141,7 @@ class _Collector:
             self.cols[k] = (np.zeros(m, np.int64), np.zeros(m, np.int64))
             self.buffers[s.cbuf.name] = ([], [], st.B)
             self.stalls[s.cbuf.name] = {"blocked": 0, "full": 0, "starved": 0}
-            link, nxt = self.model.segments[k + 1].stage_links[0], segs[k + 1].stage[0]
+            link, nxt = self.model.segments[k + 1].link_into(0), segs[k + 1].stage[0]
             self.by[s.cbuf.name] = {link.name: 0}
             m1 = reach[k + 1]
             fifo(link.name, link.depth, m1 * st.B, m1 * nxt.t.in_beats, self.seqs[k + 1], st.B)
@@ -205,7 +205,7 @@ class _Collector:
         self.cont[k] = (cont, a1)
         b1 = a1 + len(cont)
         nxt = self.eng.segs[k + 1]
-        link, n0 = self.model.segments[k + 1].stage_links[0], nxt.stage[0]
+        link, n0 = self.model.segments[k + 1].link_into(0), nxt.stage[0]
         r0 = nxt.org * n0.t.in_beats
         cons = [(link.name, n0.Rf, link.depth, r0)]
 
@@ -291,7 +291,7 @@ class _Collector:
         eng, ex = self.eng, self.ex
         for k, st in enumerate(eng.segs):
             if k in self.cols:
-                self.occ[f"{st.seg.cbuf.name}.frames"], _ = max_occupancy(*self.cols[k])
+                self.occ[f"{st.seg.buffer().name}.frames"], _ = max_occupancy(*self.cols[k])
         for name, (occ, depth, frames, beats) in self.fifos.items():
             held, g, cycle = occ.result()
             self.occ[name] = held

@@ -59,7 +59,8 @@ class StepperEngine:
             store = self._fifo(s.cbuf.name, s.cbuf.capacity) if s.cbuf is not None else None
             for i, t in enumerate(s.stage):
                 if i + 1 < len(s.stage):
-                    outs = [self._fifo(s.stage_links[i + 1].name, s.stage_links[i + 1].depth)]
+                    link = s.link_into(i + 1)
+                    outs = [self._fifo(link.name, link.depth)]
                 else:
                     outs = [self._fifo(s.branch_links[0].name, s.branch_links[0].depth)]
                     outs += [store] if store is not None else []
@@ -73,13 +74,14 @@ class StepperEngine:
                 else:
                     outs = []
                 w = self._node(t, frames, inp, outs)
-                inp = outs[0] if outs else None
+                if outs:  # the final head's last node writes to the merge alone
+                    inp = outs[0]
             self._hook_results(w, k, frames, s.verdict is not None)
             if store is not None:
-                nxt = segs[k + 1].stage_links[0]
+                nxt = segs[k + 1].link_into(0)
                 out = self._fifo(nxt.name, nxt.depth)
                 self.cbufs.append(
-                    BufferProc(s.cbuf.name, frames, s.cbuf.frame_beats, store, inp, out)
+                    BufferProc(s.buffer().name, frames, s.buffer().frame_beats, store, inp, out)
                 )
                 inp = out
 
@@ -154,7 +156,7 @@ class StepperEngine:
             loop = path[next(i for i, p in enumerate(path) if p is cur) :]
             for p in loop:
                 if p.blocked_since is not None:
-                    outs = p.outs if isinstance(p, WriterProc) else [p.out]
+                    outs = p.out_fifos()
                     full = ", ".join(o.name for o in outs if o.full())
                     return DeadlockError(
                         p.name,

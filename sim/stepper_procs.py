@@ -8,6 +8,7 @@ hardware would check them, independently of the recurrences of sim.fast.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 
@@ -49,6 +50,10 @@ class Proc:
     def pending_frame(self) -> int:
         return -1
 
+    def out_fifos(self) -> list[Fifo]:
+        """The FIFOs this process writes (a deadlock report names the full ones)."""
+        return []
+
 
 class DmaProc(Proc):
     """Input DMA: frame f's beats from cycle arrival[f], one per cycle, into a small FIFO."""
@@ -71,6 +76,9 @@ class DmaProc(Proc):
 
     def waits_on(self) -> list[Proc | None]:  # None: not wired
         return [self.out.reader] if self.f < len(self.arrival) and self.out.full() else []
+
+    def out_fifos(self) -> list[Fifo]:
+        return [self.out]
 
 
 class ReaderProc(Proc):
@@ -130,7 +138,7 @@ class WriterProc(Proc):
         self.blocked = 0
         self.blocked_by: dict[str, int] = {}
         self.payload = lambda phi, k: (frames[phi], k)
-        self.on_write = None  # callback(phi, k, t): results to the merge
+        self.on_write: Callable[[int, int, int], None] | None = None  # results to the merge
         for o in outs:
             o.writer = self
 
@@ -177,6 +185,9 @@ class WriterProc(Proc):
 
     def pending_frame(self) -> int:
         return self.frames[self.phi] if self.phi < len(self.frames) else -1
+
+    def out_fifos(self) -> list[Fifo]:
+        return list(self.outs)
 
 
 class BufferProc(Proc):
@@ -247,3 +258,6 @@ class BufferProc(Proc):
 
     def pending_frame(self) -> int:
         return self.frames[self.phi] if self.phi < len(self.frames) else -1
+
+    def out_fifos(self) -> list[Fifo]:
+        return [self.out]
