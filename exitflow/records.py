@@ -78,7 +78,9 @@ class StepRecord:
             k for k in sorted(set(self.inputs) | set(inputs)) if self.inputs.get(k) != inputs.get(k)
         ]
         changed += [
-            k for k in sorted(set(self.config) | set(config)) if self.config.get(k) != config.get(k)
+            f"config {k}"
+            for k in sorted(set(self.config) | set(config))
+            if self.config.get(k) != config.get(k)
         ]
         return changed
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from exitflow.layout import RunLayout
 
-__all__ = ["FLOW", "STEPS", "Step", "as_step"]
+__all__ = ["FLOW", "STEPS", "Step", "as_step", "run_step"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,13 @@ def as_step(item: str | Step | Callable[[Any], Any]) -> Step:
         name = getattr(item, "__name__", type(item).__name__)
         return Step(name, item, doc=(item.__doc__ or name).strip().splitlines()[0], always=True)
     raise TypeError(f"a step is a name, a Step or a callable, not {item!r}")
+
+
+def run_step(step: str | Step | Callable[[Any], Any], run: Any) -> Any:
+    """exitflow.runner.run_step, under the name older scripts import from here."""
+    from exitflow.runner import run_step as _run_step
+
+    return _run_step(step, run)
 
 
 def _build_in_place(run: Any) -> bool:
