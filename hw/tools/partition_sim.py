@@ -78,6 +78,8 @@ def specialise_for_rtl(
 
     Runs hw.steps from step_specialize_layers to step_hw_codegen with mvau_style "dsp" (FINN's
     RTL MVU; the LUT MVU exists in HLS only). An already specialised graph is returned as is.
+    FINN's generated code goes under `work_dir/finn` (hw.finn_compat.init_finn points FINN's
+    process-wide settings there, as every exitflow build does).
     """
     if finn_compat.is_specialised(model):
         return model
