@@ -17,10 +17,12 @@ pytest.importorskip("finn")
 
 from onnx import helper
 from qonnx.core.datatype import DataType
+from qonnx.custom_op.registry import getCustomOp
 
 from exitflow.core.errors import ToolMissingError
 from exitflow.hw.ops.maxpool import Pool_rtl, estimate
 from exitflow.hw.ops.maxpool.reference import (
+    maxpool_nhwc,
     pack_lanes,
     pool_beats,
     unpack_lanes,
@@ -137,3 +139,112 @@ def test_rtl_rate_and_latency_match_estimates(stream_tools):
     assert len(acc) == estimate.exp_cycles(4, pe, kk, 20)  # 4 ch, 2x2 windows, 20 pixels
     last = acc[kk - 1 :: kk]
     assert np.all(run.out_cycles["out0_V"] - last == estimate.latency_cycles())
+
+
+def _swg_pool_partition(h: int, c: int, k: int, s: int, pe: int, dt: str, finn_dir: Path):
+    """MaxPoolNHWC lowered by FINN (SWG_rtl + Pool_hls), folded to `pe`, Pool -> Pool_rtl, HDL."""
+    from finn.transformation.fpgadataflow.convert_to_hw import conv_inp_gen, pool
+    from finn.transformation.fpgadataflow.prepare_ip import PrepareIP
+    from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+    from onnx import TensorProto
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.transformation.general import GiveUniqueNodeNames
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+    from qonnx.transformation.infer_shapes import InferShapes
+    from qonnx.util.basic import qonnx_make_model
+
+    from exitflow.hw.finn_compat import init_finn
+    from exitflow.hw.ops.maxpool import ConvertMaxPoolToExitflowRTL
+
+    init_finn(finn_dir)
+    o = (h - k) // s + 1
+    node = helper.make_node(
+        "MaxPoolNHWC",
+        ["x"],
+        ["y"],
+        domain="qonnx.custom_op.general",
+        kernel_shape=[k, k],
+        strides=[s, s],
+        pads=[0, 0, 0, 0],
+    )
+    graph = helper.make_graph(
+        [node],
+        "mp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, h, h, c])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, o, o, c])],
+    )
+    model = ModelWrapper(qonnx_make_model(graph))
+    model.set_tensor_datatype("x", DataType[dt])
+    for trn in (
+        InferShapes(),
+        InferDataTypes(),
+        pool.InferPool(),
+        conv_inp_gen.InferConvInpGen(),
+        SpecializeLayers("xc7z020clg400-1"),
+    ):
+        model = model.transform(trn)
+    swg, mp = model.graph.node
+    getCustomOp(swg).set_nodeattr("SIMD", pe)  # what SetFolding does for a depthwise pair
+    getCustomOp(mp).set_nodeattr("PE", pe)
+    model = model.transform(ConvertMaxPoolToExitflowRTL()).transform(GiveUniqueNodeNames())
+    return model.transform(PrepareIP("xc7z020clg400-1", 10.0))
+
+
+_TOP = """module mp_top (input ap_clk, input ap_rst_n,
+  input [{b}-1:0] in0_V_TDATA, input in0_V_TVALID, output in0_V_TREADY,
+  output [{b}-1:0] out0_V_TDATA, output out0_V_TVALID, input out0_V_TREADY);
+  wire [{b}-1:0] mid_TDATA; wire mid_TVALID, mid_TREADY;
+  {swg} swg (.ap_clk(ap_clk), .ap_rst_n(ap_rst_n),
+    .in0_V_TDATA(in0_V_TDATA), .in0_V_TVALID(in0_V_TVALID), .in0_V_TREADY(in0_V_TREADY),
+    .out0_V_TDATA(mid_TDATA), .out0_V_TVALID(mid_TVALID), .out0_V_TREADY(mid_TREADY));
+  {pool} pool (.ap_clk(ap_clk), .ap_rst_n(ap_rst_n),
+    .in0_V_TDATA(mid_TDATA), .in0_V_TVALID(mid_TVALID), .in0_V_TREADY(mid_TREADY),
+    .out0_V_TDATA(out0_V_TDATA), .out0_V_TVALID(out0_V_TVALID), .out0_V_TREADY(out0_V_TREADY));
+endmodule
+"""
+
+
+@pytest.mark.parametrize(
+    ("h", "c", "k", "s", "pe", "dt"),
+    [
+        (8, 8, 2, 2, 2, "UINT4"),  # a preset's 2x2 pool, PE folded below the channels
+        (7, 6, 3, 2, 3, "INT4"),  # odd size, overlapping 3x3 windows, signed
+    ],
+)
+def test_finn_swg_then_pool_rtl_equals_maxpool(stream_tools, tmp_path, h, c, k, s, pe, dt):
+    stream, work = stream_tools
+    model = _swg_pool_partition(h, c, k, s, pe, dt, tmp_path / "finn")
+    swg, mp = (getCustomOp(n) for n in model.graph.node)
+    assert [n.op_type for n in model.graph.node] == ["ConvolutionInputGenerator_rtl", "Pool_rtl"]
+    dtype = DataType[dt]
+    bits = swg.get_outstream_width_padded()
+    assert bits == mp.get_instream_width_padded() == swg.get_instream_width_padded()
+    top = tmp_path / "mp_top.v"
+    top.write_text(
+        _TOP.format(
+            b=bits, swg=swg.get_nodeattr("gen_top_module"), pool=mp.get_nodeattr("gen_top_module")
+        )
+    )
+    sources = [*swg.get_rtl_file_list(abspath=True), *mp.get_rtl_file_list(abspath=True), top]
+    sim = stream.build_model(
+        "mp_top",
+        sources,
+        inputs=[stream.StreamPort.finn("in0_V", bits)],
+        outputs=[stream.StreamPort.finn("out0_V", bits)],
+        workdir=work,
+    )
+    rng = np.random.default_rng(h + k)
+    frames = 3
+    x = rng.integers(dtype.min(), dtype.max() + 1, size=(frames, h, h, c))
+    o = (h - k) // s + 1
+    run = sim.run(
+        {"in0_V": _words(x.reshape(-1, pe), dtype.bitwidth(), bits)},
+        expect={"out0_V": frames * o * o * c // pe},
+        backpressure=0.3,
+        gaps=0.2,
+        seed=h,
+    )
+    width = pe * dtype.bitwidth()
+    words = [int(w) & ((1 << width) - 1) for w in run.outputs["out0_V"]]
+    got = unpack_lanes(words, pe, dtype.bitwidth(), dtype.signed()).reshape(frames, o, o, c)
+    np.testing.assert_array_equal(got, maxpool_nhwc(x, (k, k), (s, s)))
