@@ -77,6 +77,7 @@ def compose(
         stage_out[p.index] = x
     for p in [p for p in gated if p.kind is PartitionKind.HEAD]:
         model = models[p.name]
+        assert p.after_stage is not None  # every head partition reads a stage
         src = stage_out[p.after_stage]
         inp = verify.to_model_layout(model, model.graph.input[0].name, src)
         logits[p.index] = np.rint(verify.run(model, [inp], workers)[0].reshape(n, -1)).astype(
@@ -112,10 +113,10 @@ def compose(
     final = num_exits - 1
     x_last = logits[final][last]
     carried_in = {k: v[last] for k, v in state.items()}
-    _, new = policies.statistic(
+    _, state_last = policies.statistic(
         design.policy.kind, x_last, carried_in, design.policy.exit_params(final)
     )
-    hw_pred[last] = rule.prediction(x_last, new)
+    hw_pred[last] = rule.prediction(x_last, state_last)
     hw_logits = np.stack([logits[e] for e in range(num_exits)], axis=1)
     counts = np.bincount(hw_exit, minlength=num_exits).tolist()
     return ComposeResult(

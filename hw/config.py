@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -96,7 +97,7 @@ def partition_names(exit_after: list[int], num_stages: int, baseline: bool) -> l
     return names
 
 
-def check_override_partitions(overrides: dict[str, object], names: list[str]) -> None:
+def check_override_partitions(overrides: Mapping[str, object], names: list[str]) -> None:
     """ConfigError if `hw.folding_overrides` names a partition the design does not have
     (it would be silently ignored)."""
     unknown = sorted(set(overrides) - set(names))

@@ -23,6 +23,7 @@ carries patience/voting state.
 from __future__ import annotations
 
 import numpy as np
+import onnx
 from onnx import TensorProto, helper
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
@@ -49,7 +50,9 @@ def _clamp_threshold(t_int: int | None, lo: int, hi: int) -> int:
 
 class _Graph:
     def __init__(self) -> None:
-        self.nodes, self.inits, self.types = [], {}, {}
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: dict[str, np.ndarray] = {}
+        self.types: dict[str, str] = {}
 
     def threshold(self, x: str, thresholds: np.ndarray, out: str, odt: str = "UINT1") -> None:
         name = f"{out}_thr"

@@ -24,7 +24,7 @@ import itertools
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -105,7 +105,7 @@ class _Problem:
         """(candidate cuts, correct counts, total MACs) for every cut of exit e, others fixed."""
         fire = np.ones(self.conf.shape, dtype=bool)
         fire[:, :-1] = self.conf[:, :-1] >= cuts[None, :]
-        reach = ~fire[:, :e].any(axis=1)
+        reach = cast(np.ndarray, ~fire[:, :e].any(axis=1))  # an array for a 2-D fire
         before = np.argmax(fire[:, :e], axis=1) if e else np.zeros(len(reach), np.int64)
         after = e + 1 + np.argmax(fire[:, e + 1 :], axis=1)  # the last exit always fires
         idx = np.arange(len(reach))
@@ -192,7 +192,8 @@ def _grid_search(problem: _Problem, pick, budget: int = GRID_BUDGET) -> np.ndarr
         if values.size > per_exit - 1:
             values = values[np.linspace(0, values.size - 1, per_exit - 1).round().astype(int)]
         grids.append(np.r_[values, NEVER].astype(np.int64))
-    best, best_score = None, None
+    best: np.ndarray | None = None
+    best_score = (0, 0)
     for combo in itertools.product(*grids):
         cuts = np.array([*combo, NEVER], np.int64)
         cand, ok, macs = problem.sweep(cuts, last)
@@ -200,6 +201,7 @@ def _grid_search(problem: _Problem, pick, budget: int = GRID_BUDGET) -> np.ndarr
         if best is None or pick([best_score[0], ok[i]], [best_score[1], macs[i]]) == 1:
             cuts[last] = cand[i]
             best, best_score = cuts, (ok[i], macs[i])
+    assert best is not None  # every grid holds at least NEVER: the product is never empty
     return best
 
 

@@ -109,7 +109,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         check(
-            self.preset is not None or (self.stages and self.exits),
+            self.preset is not None or (bool(self.stages) and bool(self.exits)),
             "give either a preset or both stages and exits",
         )
         _check_bits("input_bits", self.input_bits)

@@ -16,7 +16,7 @@ import enum
 import math
 import types
 import typing
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from exitflow.core.errors import ConfigError
 
@@ -103,7 +103,7 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
             raise ConfigError(f"{path}: expected a mapping, got {type(value).__name__}")
         kt, vt = args or (Any, Any)
         return {_convert(kt, k, path): _convert(vt, v, f"{path}.{k}") for k, v in value.items()}
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return from_dict(tp, value, path)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         if isinstance(value, tp):
@@ -141,7 +141,7 @@ def from_dict(cls: type[T], data: Any, path: str = "") -> T:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    fields = {f.name: f for f in dataclasses.fields(cast(Any, cls)) if f.init}
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, value in data.items():
@@ -180,7 +180,7 @@ def describe(cls: type, prefix: str = "") -> list[tuple[str, str, str]]:
     for f in dataclasses.fields(cls):
         key = f"{prefix}{f.name}"
         hint = typing.get_type_hints(cls)[f.name]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             rows.extend(describe(hint, key + "."))
             continue
         if f.default is not dataclasses.MISSING:
