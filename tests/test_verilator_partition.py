@@ -1,9 +1,9 @@
 """A real exitflow partition in FINN's RTL under Verilator, word for word against python mode.
 
 Stage 0 of a trained 2-stage Fashion-MNIST design (tests/data/rtl/stage0_partition.onnx: the
-graph hw.steps leaves after step_create_dataflow_partition) is specialised to FINN's RTL layers,
-stitched, and fed real test images under random back-pressure. Its max-pool has no RTL yet
-(FINN has it in HLS only), so the check covers the layers before it and says so.
+graph hw.steps leaves after step_create_dataflow_partition) is specialised to FINN's RTL layers
+plus exitflow's Pool_rtl (max-pool, which FINN has in HLS only), stitched, and fed real test
+images under random back-pressure. A layer without RTL is named, never skipped silently.
 """
 
 from __future__ import annotations
@@ -47,21 +47,30 @@ def stage0(tmp_path_factory: pytest.TempPathFactory):
 
 def test_stage0_rtl_matches_python_mode_on_real_images(stage0) -> None:
     model, x, work = stage0
-    result = check_partition(model, "stage0", [x], work, allow_cut=True, backpressure=0.3, seed=1)
+    result = check_partition(model, "stage0", [x], work, backpressure=0.3, seed=1)
     assert result.mismatches == 0
-    assert {"MVAU_rtl_0", "Thresholding_rtl_0", "FMPadding_rtl_0"} <= set(result.covered)
-    assert result.not_covered == ["Pool_hls_0 (Pool_hls)"]
-    pool = model.get_nodes_by_op_type("Pool_hls")[0]
-    assert result.elements == SAMPLES * int(np.prod(model.get_tensor_shape(pool.input[0])[1:]))
+    assert {"MVAU_rtl_0", "Thresholding_rtl_0", "FMPadding_rtl_0", "Pool_rtl_0"} <= set(
+        result.covered
+    )
+    assert result.not_covered == []
+    out = model.graph.output[0].name
+    assert result.elements == SAMPLES * int(np.prod(model.get_tensor_shape(out)[1:]))
     # no layer can beat FINN's analytical cycles per frame (the slowest layer bounds the rest)
     slowest = max(getCustomOp(n).get_exp_cycles() for n in model.graph.node)
     assert result.cycles_per_frame >= slowest
 
 
-def test_uncovered_layer_is_named_not_skipped(stage0) -> None:
+def test_uncovered_layer_is_named_or_cut_before(stage0) -> None:
     model, x, work = stage0
-    with pytest.raises(PrerequisiteError, match=r"Pool_hls_0 \(Pool_hls\)"):
-        check_partition(model, "stage0", [x], work)
+    # the same partition with its max-pool left as FINN's HLS layer (no RTL to simulate)
+    hls = ModelWrapper(model.model.SerializeToString())
+    pool = hls.get_nodes_by_op_type("Pool_rtl")[0]
+    pool.op_type, pool.domain = "Pool_hls", "finn.custom_op.fpgadataflow.hls"
+    with pytest.raises(PrerequisiteError, match=r"Pool_rtl_0 \(Pool_hls\)"):
+        check_partition(hls, "stage0", [x], work)
+    cut = check_partition(hls, "stage0", [x], work, allow_cut=True, backpressure=0.0)
+    assert cut.mismatches == 0 and cut.not_covered == ["Pool_rtl_0 (Pool_hls)"]
+    assert cut.elements == SAMPLES * int(np.prod(hls.get_tensor_shape(pool.input[0])[1:]))
 
 
 def test_wrong_weights_in_the_reference_are_caught(stage0) -> None:
@@ -73,4 +82,4 @@ def test_wrong_weights_in_the_reference_are_caught(stage0) -> None:
     w.flat[0] = -w.flat[0] if w.flat[0] != 0 else 1
     tampered.set_initializer(mvau.input[1], w)
     with pytest.raises(VerificationError, match="differ"):
-        check_partition(tampered, "stage0", [x], work, allow_cut=True, backpressure=0.0)
+        check_partition(tampered, "stage0", [x], work, backpressure=0.0)

@@ -43,6 +43,7 @@ RTL_OPS = frozenset(
         "Thresholding_rtl",
         "StreamingFIFO_rtl",
         "StreamingDataWidthConverter_rtl",
+        "Pool_rtl",  # exitflow.hw.ops.maxpool: max-pool, which FINN has in HLS only
     }
 )
 

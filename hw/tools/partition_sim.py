@@ -93,9 +93,14 @@ def specialise_for_rtl(
         mvau_style="dsp",
         work_dir=Path(work_dir),
     )
+    from exitflow.hw.ops.maxpool import ConvertMaxPoolToExitflowRTL  # registers Pool_rtl
+
     by_name = {s.name: s for s in steps.STEPS}
     for step in _RTL_STEPS:
         model = by_name[step].fn(model, cfg)
+        if step == "step_set_folding":
+            # after folding: SetFolding sets a max-pool's PE together with its SWG's SIMD
+            model = model.transform(ConvertMaxPoolToExitflowRTL())
     return model
 
 
