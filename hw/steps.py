@@ -30,6 +30,9 @@ from qonnx.util.cleanup import cleanup_model
 
 from exitflow.core.errors import ConfigError
 from exitflow.hw import decision_op, finn_compat, folding
+
+# importing it registers Pool_rtl with qonnx, before any checkpoint that holds one is loaded
+from exitflow.hw.ops.maxpool import ConvertMaxPoolToExitflowRTL
 from exitflow.hw.transforms import (
     LAYOUT_KEY,
     SCALE_KEY,
@@ -269,7 +272,11 @@ def step_minimize_bit_width(model: ModelWrapper, cfg: PartitionCfg) -> ModelWrap
 
 
 def step_insert_dwc_fifo(model: ModelWrapper, cfg: PartitionCfg) -> ModelWrapper:
-    """Data width converters between layers of different folding, and FIFOs where requested."""
+    """Max-pools to exitflow's Pool_rtl, then data width converters and FIFOs.
+
+    The max-pool swap comes after folding: FINN's SetFolding sets a Pool_hls's PE together with
+    the SIMD of the depthwise window generator feeding it, and knows no Pool_rtl.
+    """
     from finn.transformation.fpgadataflow.insert_dwc import InsertDWC
     from finn.transformation.fpgadataflow.insert_fifo import InsertFIFO
     from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
@@ -277,6 +284,7 @@ def step_insert_dwc_fifo(model: ModelWrapper, cfg: PartitionCfg) -> ModelWrapper
     if decision_op.is_custom_decision(model):
         return model
     for trn in (
+        ConvertMaxPoolToExitflowRTL(),
         InsertDWC(),
         InsertFIFO(create_shallow_fifos=False),
         SpecializeLayers(cfg.fpgapart),

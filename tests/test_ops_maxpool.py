@@ -247,3 +247,29 @@ def test_estimate_tracks_synthesis(pe, w, kk, signed):
     got = _synth({"PE": pe, "W": w, "KK": kk, "SIGNED": signed})
     assert got["FF"] == est["FF"]  # registers are exact: no logic is shared between them
     assert got["LUT"] == pytest.approx(est["LUT"], rel=0.25)
+
+
+def test_build_steps_leave_no_hls_maxpool(tmp_path):
+    """exitflow's own build steps (hw.steps), convert -> codegen: the partition's max-pool is
+    Pool_rtl with the folding the target asked for, and its HDL is generated."""
+    from exitflow.hw import steps
+    from exitflow.hw.finn_compat import init_finn
+
+    init_finn(tmp_path / "finn")
+    cfg = steps.PartitionCfg(
+        "stage0", "stage", PART, 10.0, target_cycles=1600, work_dir=tmp_path / "work"
+    )
+    model = _maxpool_model(28, 28, 16, 2, 2, "UINT4")
+    first = steps.STEP_NAMES.index("step_convert_to_hw")
+    last = steps.STEP_NAMES.index("step_hw_codegen")
+    for step in steps.STEPS[first : last + 1]:
+        model = step.fn(model, cfg)
+    ops = [n.op_type for n in model.graph.node]
+    assert "Pool_hls" not in ops and ops.count("Pool_rtl") == 1
+    node = model.get_nodes_by_op_type("Pool_rtl")[0]
+    inst = getCustomOp(node)
+    pe = inst.get_nodeattr("PE")
+    swg = getCustomOp(model.find_producer(node.input[0]))
+    assert swg.get_nodeattr("SIMD") == pe  # folding's SWG/Pool tie survived the swap
+    assert inst.get_nodeattr("cycles_estimate") == estimate.exp_cycles(16, pe, 4, 196) <= 1600
+    assert all(Path(f).is_file() for f in inst.get_rtl_file_list(abspath=True))
