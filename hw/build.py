@@ -20,7 +20,7 @@ from exitflow.core.policies import apply_policy, load_policy
 from exitflow.core.progress import Progress
 from exitflow.hw import compose, decision_op, finn_compat, folding
 from exitflow.hw.boards import board_spec
-from exitflow.hw.config import HwConfig
+from exitflow.hw.config import HwConfig, check_override_partitions
 from exitflow.hw.design import load_design
 from exitflow.hw.estimates import cond_buffer_specs, partition_estimate
 from exitflow.hw.flow import Flow, FlowOptions
@@ -65,6 +65,8 @@ def run_build(
     finn_compat.vivado_env(tools.get("vivado"), tools.get("vitis_hls"))
     impl = hw.decision_impl.value
     design = load_design(paths.export_dir, policy, impl, fractions, hw.baseline)
+    # the config check knows the partitions from the model config; this one from the export
+    check_override_partitions(hw.folding_overrides, [p.name for p in design.partitions])
     opts = FlowOptions(
         build_dir=paths.build_dir,
         fpgapart=board.part,
@@ -76,7 +78,7 @@ def run_build(
         overrides=hw.folding_overrides,
         tools=tools,
         workers=hw.workers,
-        mvau_style=board.mvau_style if hw.mvau_style.value == "auto" else hw.mvau_style.value,
+        mvau_style=hw.mvau_style.resolve(board.mvau_style).value,
         start_step=hw.start_step,
         stop_step=hw.stop_step,
         cond_buffer_frames=hw.cond_buffer_frames,

@@ -7,6 +7,7 @@ execution catches a wrong step, and resume from a checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -19,6 +20,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 
 from exitflow.config import config_from_dict
 from exitflow.context import RunContext, ToolPaths
+from exitflow.core.errors import ConfigError
 from exitflow.hw import steps
 from exitflow.hw.build import run_build
 from exitflow.hw.flow import VerificationError, checkpoint_path
@@ -200,3 +202,14 @@ def test_vivado_steps_build_stitched_ip(run, tmp_path):
         hw.start_step = None
     assert "stopped" not in report
     assert report["steps_run"][-1] == "step_synth_ooc"
+
+
+def test_folding_override_for_a_missing_partition_is_refused_at_build(run, tmp_path):
+    """A config made in code skips ProjectConfig.validate; the build itself still refuses an
+    override for a partition the exported design does not have, naming the ones it has."""
+    run_dir, _, cfg = run
+    work = tmp_path / "copy"
+    shutil.copytree(run_dir, work)
+    hw = dataclasses.replace(cfg.hw, folding_overrides={"stage7": {"MVAU_0": {"PE": 2}}})
+    with pytest.raises(ConfigError, match=r"stage7.*stage0"):
+        run_build(work, hw, {"vivado": None, "vitis_hls": None})
