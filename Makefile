@@ -9,7 +9,7 @@ FMNIST := $(DATA)/fashion-mnist/train-images-idx3-ubyte.gz
 MNIST := $(DATA)/mnist/train-images-idx3-ubyte
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo test test-all lint format bench data venv clean rtl-tools
+.PHONY: demo test test-all lint format typecheck bench data venv clean rtl-tools
 
 venv: $(STAMP)
 
@@ -43,13 +43,18 @@ demo: $(STAMP) $(FMNIST)
 
 test: $(STAMP) data rtl-tools
 	$(VENV)/bin/ruff check .
+	bash scripts/typecheck.sh
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) -m "not vivado and not board and not gpu and not slow"
 
 test-all: $(STAMP) data rtl-tools
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && bash scripts/typecheck.sh
+
+# mypy over the packages laid out as they install (exitflow.quant/.hw/.sim)
+typecheck: $(STAMP)
+	bash scripts/typecheck.sh
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .

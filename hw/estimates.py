@@ -117,7 +117,7 @@ def partition_estimate(model: ModelWrapper, name: str, fpgapart: str) -> Partiti
         inst = decision_op.decision_inst(model)
         c = int(inst.get_nodeattr("num_classes"))
         w = int(inst.get_nodeattr("logit_bits"))
-        res = inst.resources()
+        res: dict[str, float] = dict(inst.resources())
         node = NodeEstimate(
             "ExitDecision_0",
             "ExitDecision",

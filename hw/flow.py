@@ -124,6 +124,7 @@ class Flow:
                 )
             return ModelWrapper(str(path))
         if p.kind == "decision":
+            assert p.reads is not None  # load_design gives every decision unit its head
             head = self.models[p.reads]
             logit_type = head.get_tensor_datatype(head.graph.output[0].name)
             if not logit_type.is_integer():

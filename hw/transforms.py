@@ -95,7 +95,8 @@ class CancelTransposesAtOutput(Transformation):
                 or model.find_consumers(t1.output[0]) != [t2]
             ):
                 continue
-            if [_perm(t1)[i] for i in _perm(t2)] != [0, 1, 2, 3]:
+            p1, p2 = _perm(t1), _perm(t2)
+            if p1 is None or p2 is None or [p1[i] for i in p2] != [0, 1, 2, 3]:
                 continue
             src = t1.input[0]
             if model.find_producer(src) is None:
