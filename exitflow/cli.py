@@ -219,6 +219,11 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"{_label(exc)}: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        # the reader went away (`exitflow config --describe | head`): not an error of ours;
+        # point stdout at devnull so the interpreter's final flush does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         log.debug("interrupted", exc_info=True)
         print(

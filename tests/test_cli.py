@@ -253,3 +253,18 @@ with Run(ProjectConfig(), sys.argv[1], command="holder-command").locked():
     print("locked", flush=True)
     time.sleep(60)
 """
+
+
+def test_a_reader_that_goes_away_is_not_an_internal_error():
+    """`exitflow config --describe | head`: the pipe closes before the CLI has written all."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "exitflow.cli", "config", "--describe"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the first flush: every write meets a closed pipe
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0, err
+    assert "internal error" not in err and "Traceback" not in err, err
