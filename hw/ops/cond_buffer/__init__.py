@@ -56,23 +56,26 @@ def params(
 
 
 def estimate(width_bits: int, frame_beats: int, depth_frames: int) -> BlockEstimate:
-    """Cycles and resources (fitted to yosys synth_xilinx, tests/test_ops_estimates.py)."""
+    """Cycles and resources, fitted to yosys synth_xilinx (tests/test_ops_estimates.py).
+
+    LUTs include distributed RAM (4 per RAM32M). Small buffers map to RAM32M (32 words x 6
+    bits each); larger ones to BRAM18 blocks in the shape that needs the fewest, plus a read
+    multiplexer and write decoding per extra bank stacked in depth.
+    """
     bits = width_bits * frame_beats * depth_frames
     words = frame_beats * depth_frames
+    aw, lw = clog2(words), clog2(frame_beats + 1)
     if bits <= LUTRAM_MAX_BITS:
-        bram, mem_lut = 0, math.ceil(bits / 64) * 4 // 3 + width_bits
+        bram = 0
+        lut = 31 + width_bits + 4 * math.ceil(width_bits / 6) * math.ceil(words / 32)
+        ff = 2 * width_bits + 3 * aw + lw + 16  # read register and bypass word in flip-flops
     else:
         shape = min(
             BRAM18_SHAPES, key=lambda s: math.ceil(width_bits / s[0]) * math.ceil(words / s[1])
         )
-        bram = math.ceil(width_bits / shape[0]) * math.ceil(words / shape[1])
-        # blocks stacked in depth need write decoding and a read multiplexer: about 6 + w/4
-        # LUTs per bank
         banks = math.ceil(words / shape[1])
-        mem_lut = width_bits + (banks * (6 + width_bits // 4) if banks > 1 else 0)
-    aw = clog2(words)
-    lut = 6 * aw + 40 + mem_lut
-    # pointers, count, beats left, verdict FIFO state; read and bypass registers with BRAM
-    ff = 3 * aw + clog2(frame_beats + 1) + 16 + (2 * width_bits if bram else 0)
+        bram = math.ceil(width_bits / shape[0]) * banks
+        lut = 95 + width_bits + (banks - 1) * (4 + width_bits // 4)
+        ff = width_bits + 3 * aw + lw + 16  # the read register sits in the block RAM
     # a released frame: frame_beats beats plus the verdict hand-off cycle
     return BlockEstimate(frame_beats + 1, 2, lut, ff, bram)

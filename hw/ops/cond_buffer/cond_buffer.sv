@@ -53,7 +53,7 @@ module cond_buffer #(
     wire d_fire = d_tvalid && d_tready;
 
     // ---- frame storage ----
-    (* ram_style = "block" *) reg [DW-1:0] mem [0:DEPTH-1];
+    reg [DW-1:0] mem [0:DEPTH-1];
     reg [DW-1:0]  rdata;                 // mem[rp], read one cycle ahead
     reg [DW-1:0]  wdata_q;               // bypass: the word written to the head address
     reg           bypass;
