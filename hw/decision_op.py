@@ -1,7 +1,7 @@
 """ExitDecision: exitflow's own HW op for an exit-decision unit (qonnx custom op, domain hw.decision_op).
 
 Behaviour: `quant.policies` itself (`decide` + `exit_prediction`), so python-mode execution is
-the reference by construction. Hardware: hw/rtl/exit_decision.v for max_logit and margin (one
+the reference by construction. Hardware: hw/ops/exit_decision/ for max_logit and margin (one
 logit per beat, class 0 first; a running top-1/top-2 register pair; one {class, fire} word after
 the last class). Cycles per frame = C (initiation interval), latency C + 1.
 
@@ -29,7 +29,7 @@ from exitflow.core.rules import RULES, rule
 from exitflow.hw import rtl_blocks
 
 DOMAIN = "exitflow.hw.decision_op"
-# Kinds with RTL (hw/rtl/exit_decision.v's POLICY code), and all kinds this op decides.
+# Kinds with RTL (exit_decision.sv's POLICY code), and all kinds this op decides.
 RTL_KINDS = tuple(k.value for k, r in RULES.items() if r.rtl_code is not None)
 KINDS = tuple(k.value for k, r in RULES.items() if DecisionImpl.RTL in r.hw_impls)
 STATE_KINDS = tuple(k for k in KINDS if rule(k).state_width(2) > 0)
@@ -200,7 +200,7 @@ def decision_inst(model: ModelWrapper) -> ExitDecision:
 
 
 def write_wrapper(model: ModelWrapper, out_dir: Path, name: str) -> ModelWrapper:
-    """Verilog instance of hw/rtl/exit_decision.v with this unit's parameters (max_logit/margin)."""
+    """Verilog instance of exit_decision.sv (hw/ops) with this unit's parameters (max_logit/margin)."""
     inst = decision_inst(model)
     kind = inst.get_nodeattr("kind")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -221,7 +221,7 @@ def write_wrapper(model: ModelWrapper, out_dir: Path, name: str) -> ModelWrapper
         f"  output wire [{cw}:0] m_tdata, output wire m_tvalid, input wire m_tready);\n"
         f"  exit_decision #(.C({c}), .W({w}), .POLICY({rule(kind).rtl_code}), "
         f".THRESHOLD({thr}), .CW({cw})) u (\n"
-        "    .clk(clk), .rst_n(rst_n), .s_tdata(s_tdata), .s_tvalid(s_tvalid),\n"
+        "    .ap_clk(clk), .ap_rst_n(rst_n), .s_tdata(s_tdata), .s_tvalid(s_tvalid),\n"
         "    .s_tready(s_tready), .m_tdata(m_tdata), .m_tvalid(m_tvalid), .m_tready(m_tready));\n"
         "endmodule\n"
     )

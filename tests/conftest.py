@@ -55,16 +55,3 @@ def restore_logging() -> Iterator[None]:
 def data_root() -> Path:
     """The dataset directory `make data` fills."""
     return DATA_ROOT
-
-
-@pytest.fixture(scope="session")
-def rtl_tools():
-    """Icarus Verilog paths (`make test` installs it); skips RTL tests with the reason if absent."""
-    from exitflow.hw.rtlsim import RtlTools
-
-    iverilog, vvp = shutil.which("iverilog"), shutil.which("vvp")
-    if not (iverilog and vvp):
-        pytest.skip(
-            "iverilog/vvp not on PATH (scripts/install_tools.sh installs Debian's iverilog)"
-        )
-    return RtlTools(Path(iverilog), Path(vvp))

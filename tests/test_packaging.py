@@ -28,7 +28,7 @@ def test_wheel_holds_only_the_exitflow_namespace(wheel: Path) -> None:
     assert tops == {"exitflow", *(t for t in tops if t.endswith(".dist-info"))}, tops
     for pkg in ("core", "quant", "hw", "sim"):
         assert f"exitflow/{pkg}/__init__.py" in names
-    assert "exitflow/hw/rtl/exit_decision.v" in names  # package data travels too
+    assert "exitflow/hw/ops/exit_decision/exit_decision.sv" in names  # package data travels too
 
 
 def test_wheel_installs_and_imports_in_a_fresh_venv(wheel: Path, tmp_path: Path) -> None:

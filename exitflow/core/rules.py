@@ -39,7 +39,7 @@ class PolicyRule:
     low_fires: ClassVar[bool] = False  # fires when S <= T (small sum / entropy = confident)
     uses_table: ClassVar[bool] = False  # needs per-exit lookup-table params (logit_scale, ...)
     hw_impls: ClassVar[frozenset[DecisionImpl]] = frozenset()  # decision units hw can build
-    rtl_code: ClassVar[int | None] = None  # POLICY parameter of hw/rtl/exit_decision.v
+    rtl_code: ClassVar[int | None] = None  # POLICY parameter of exit_decision.sv (hw/ops)
 
     def state_width(self, num_classes: int) -> int:
         """Integers a frame carries between decision units."""
