@@ -18,13 +18,14 @@ from exitflow.core.files import write_json
 from exitflow.core.outputs import load_outputs
 from exitflow.core.policies import apply_policy, load_policy
 from exitflow.core.progress import Progress
-from exitflow.hw import compose, decision_op, finn_compat, folding
 from exitflow.hw.boards import board_spec
 from exitflow.hw.config import HwConfig, check_override_partitions
-from exitflow.hw.design import load_design
-from exitflow.hw.estimates import cond_buffer_specs, partition_estimate
-from exitflow.hw.flow import Flow, FlowOptions
+from exitflow.hw.flow import compose, finn_compat, folding
+from exitflow.hw.flow.builder import Flow, FlowOptions
+from exitflow.hw.flow.design import load_design
+from exitflow.hw.flow.estimates import cond_buffer_specs, partition_estimate
 from exitflow.hw.hwdesc import build_hwdesc, write_hwdesc
+from exitflow.hw.ops.exit_decision import op as decision_op
 from exitflow.hw.report import build_report, write_report
 from exitflow.layout import RunLayout
 

@@ -22,8 +22,8 @@ from exitflow.core.hwdesc import (
     hwdesc_from_dict,
 )
 from exitflow.core.kinds import DecisionImpl, PartitionKind
-from exitflow.hw.design import Design, PartitionSpec
-from exitflow.hw.estimates import PartitionEstimate, add_res
+from exitflow.hw.flow.design import Design, PartitionSpec
+from exitflow.hw.flow.estimates import PartitionEstimate, add_res
 
 __all__ = ["SCHEMA", "build_hwdesc", "encode_threshold", "no_exit_estimate", "write_hwdesc"]
 

@@ -12,7 +12,8 @@ pytest.importorskip("finn")
 from qonnx.core.datatype import DataType
 
 from exitflow.core import policies
-from exitflow.hw import decision, decision_op, finn_compat, steps, verify
+from exitflow.hw.flow import decision, finn_compat, steps, verify
+from exitflow.hw.ops.exit_decision import op as decision_op
 
 C = 10
 LOGIT = DataType["INT12"]

@@ -21,9 +21,9 @@ from qonnx.core.modelwrapper import ModelWrapper
 from exitflow.config import config_from_dict
 from exitflow.context import RunContext, ToolPaths
 from exitflow.core.errors import ConfigError
-from exitflow.hw import steps
 from exitflow.hw.build import run_build
-from exitflow.hw.flow import VerificationError, checkpoint_path
+from exitflow.hw.flow import steps
+from exitflow.hw.flow.builder import VerificationError, checkpoint_path
 from exitflow.steps import run_step
 
 FMNIST = Path(__file__).resolve().parents[1] / ".data" / "fashion-mnist"
@@ -171,7 +171,7 @@ def test_resume_from_checkpoint_gives_same_models(run, tmp_path):
         hw.start_step = hw.stop_step = None
     assert again["steps_run"] == ["step_set_folding", "step_minimize_bit_width"]
     assert again["parity"]["exit_mismatches"] == 0
-    from exitflow.hw.estimates import partition_estimate
+    from exitflow.hw.flow.estimates import partition_estimate
 
     for name in ("stage0", "head1", "base_stage1"):
         a, b = (

@@ -13,9 +13,9 @@ from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.util.basic import qonnx_make_model
 
-from exitflow.hw import finn_compat, folding, steps, transforms, verify
 from exitflow.hw.boards import BOARDS, board_spec
 from exitflow.hw.config import Board
+from exitflow.hw.flow import finn_compat, folding, steps, transforms, verify
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -194,14 +194,14 @@ def test_make_channels_last_and_strip_scale_keep_values():
 
 
 def _est(name: str, cycles: int, latency: int, beats: int = 49, width: int = 16):
-    from exitflow.hw.estimates import PartitionEstimate
+    from exitflow.hw.flow.estimates import PartitionEstimate
 
     res = {"LUT": 100.0, "BRAM_18K": 0.0, "URAM": 0.0, "DSP": 0.0}
     return PartitionEstimate(name, [], cycles, latency, beats, width, beats, width, res, name)
 
 
 def test_cond_buffer_depth_from_config_sets_size_and_memory(caplog):
-    from exitflow.hw.estimates import cond_buffer_specs
+    from exitflow.hw.flow.estimates import cond_buffer_specs
 
     ests = {
         "stage0": _est("stage0", 100, 300),

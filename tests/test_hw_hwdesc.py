@@ -12,10 +12,10 @@ import pytest
 from exitflow.core.hwdesc import HwDescError, hwdesc_from_dict
 from exitflow.core.kinds import PartitionKind
 from exitflow.core.policies import PolicySpec
-from exitflow.hw.design import Design, PartitionSpec
-from exitflow.hw.estimates import NodeEstimate, PartitionEstimate, cond_buffer_specs
+from exitflow.hw.flow.design import Design, PartitionSpec
+from exitflow.hw.flow.estimates import NodeEstimate, PartitionEstimate, cond_buffer_specs
+from exitflow.hw.flow.verify import PartitionData
 from exitflow.hw.hwdesc import build_hwdesc
-from exitflow.hw.verify import PartitionData
 from exitflow.sim.design import model_from_hwdesc
 
 NONE = PartitionData([], [])

@@ -12,8 +12,8 @@ pytest.importorskip("finn")
 
 from exitflow.config import config_from_dict
 from exitflow.context import RunContext, ToolPaths
-from exitflow.hw import steps
 from exitflow.hw.build import run_build
+from exitflow.hw.flow import steps
 from exitflow.steps import run_step
 
 FMNIST = Path(__file__).resolve().parents[1] / ".data" / "fashion-mnist"

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from exitflow.hw.ops import cond_buffer, exit_decision, merge, sources
-from exitflow.hw.rtl_blocks import decision_unit, logit_width
+from exitflow.hw.ops.estimates import decision_unit, logit_width
 
 YOSYS = shutil.which("yosys")
 needs_yosys = pytest.mark.skipif(

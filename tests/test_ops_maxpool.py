@@ -148,7 +148,7 @@ def test_finn_flow_treats_pool_rtl_as_native(tmp_path):
     from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
     from qonnx.transformation.general import GiveUniqueNodeNames
 
-    from exitflow.hw.finn_compat import init_finn
+    from exitflow.hw.flow.finn_compat import init_finn
 
     init_finn(tmp_path / "finn")
     model = _specialised_and_folded(target_cycles=3200)
@@ -252,8 +252,8 @@ def test_estimate_tracks_synthesis(pe, w, kk, signed):
 def test_build_steps_leave_no_hls_maxpool(tmp_path):
     """exitflow's own build steps (hw.steps), convert -> codegen: the partition's max-pool is
     Pool_rtl with the folding the target asked for, and its HDL is generated."""
-    from exitflow.hw import steps
-    from exitflow.hw.finn_compat import init_finn
+    from exitflow.hw.flow import steps
+    from exitflow.hw.flow.finn_compat import init_finn
 
     init_finn(tmp_path / "finn")
     cfg = steps.PartitionCfg(

@@ -153,7 +153,7 @@ def _swg_pool_partition(h: int, c: int, k: int, s: int, pe: int, dt: str, finn_d
     from qonnx.transformation.infer_shapes import InferShapes
     from qonnx.util.basic import qonnx_make_model
 
-    from exitflow.hw.finn_compat import init_finn
+    from exitflow.hw.flow.finn_compat import init_finn
     from exitflow.hw.ops.maxpool import ConvertMaxPoolToExitflowRTL
 
     init_finn(finn_dir)

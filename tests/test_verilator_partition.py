@@ -20,7 +20,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
 from exitflow.core.errors import PrerequisiteError, VerificationError
-from exitflow.hw import verify
+from exitflow.hw.flow import verify
 from exitflow.hw.tools.partition_sim import check_partition, specialise_for_rtl
 
 DATA = Path(__file__).resolve().parent / "data" / "rtl"

@@ -27,7 +27,7 @@ class PartitionKind(StrEnum):
 
 
 class DecisionImpl(StrEnum):
-    """How exit-decision units are built (exitflow.hw.decision explains both)."""
+    """How exit-decision units are built (exitflow.hw.flow.decision explains both)."""
 
     RTL = "rtl"
     FINN = "finn"

@@ -25,7 +25,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
 from exitflow.core.errors import PrerequisiteError, VerificationError
-from exitflow.hw import finn_compat, steps, verify
+from exitflow.hw.flow import finn_compat, steps, verify
 from exitflow.hw.tools.finn_rtl import RTL_OPS, pack_stream, stitch, uncovered, unpack_stream
 from exitflow.hw.tools.rtllib import finn_rtllib_source, patched_rtllib
 from exitflow.hw.tools.stream import build_model

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 
-from exitflow.hw import finn_compat
-from exitflow.hw.transforms import LAYOUT_KEY, SCALE_KEY
+from exitflow.hw.flow import finn_compat
+from exitflow.hw.flow.transforms import LAYOUT_KEY, SCALE_KEY
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ import logging
 
 from qonnx.core.modelwrapper import ModelWrapper
 
-from exitflow.hw import estimates
-from exitflow.hw.estimates import RES_KEYS
+from exitflow.hw.flow import estimates
+from exitflow.hw.flow.estimates import RES_KEYS
 
 log = logging.getLogger(__name__)
 

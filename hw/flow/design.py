@@ -19,8 +19,8 @@ from exitflow.core.errors import ConfigError
 from exitflow.core.kinds import DecisionImpl, PartitionKind
 from exitflow.core.outputs import load_outputs
 from exitflow.core.rules import RULES
-from exitflow.hw import decision_op
-from exitflow.hw.verify import PartitionData
+from exitflow.hw.flow.verify import PartitionData
+from exitflow.hw.ops.exit_decision import op as decision_op
 
 log = logging.getLogger(__name__)
 

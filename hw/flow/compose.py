@@ -19,8 +19,8 @@ from qonnx.core.modelwrapper import ModelWrapper
 
 from exitflow.core import policies
 from exitflow.core.kinds import PartitionKind
-from exitflow.hw import verify
-from exitflow.hw.design import Design
+from exitflow.hw.flow import verify
+from exitflow.hw.flow.design import Design
 
 log = logging.getLogger(__name__)
 

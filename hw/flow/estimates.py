@@ -1,4 +1,4 @@
-"""Analytical estimates per layer and per partition: FINN's models for FINN layers, hw.rtl_blocks
+"""Analytical estimates per layer and per partition: FINN's models for FINN layers, exitflow.hw.ops
 for exitflow's own blocks. Cycles are per frame at the fabric clock.
 
 - cycles_per_frame of a layer: FINN's `get_exp_cycles` (its initiation interval); of a
@@ -19,7 +19,8 @@ import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
-from exitflow.hw import decision_op, rtl_blocks
+from exitflow.hw.ops import estimates as rtl_blocks
+from exitflow.hw.ops.exit_decision import op as decision_op
 
 log = logging.getLogger(__name__)
 

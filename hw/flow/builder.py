@@ -22,9 +22,9 @@ from qonnx.core.modelwrapper import ModelWrapper
 from exitflow.core.errors import VerificationError
 from exitflow.core.files import atomic_path
 from exitflow.core.progress import NullProgress, Progress
-from exitflow.hw import baseline, decision, folding, steps, verify
-from exitflow.hw.design import Design, PartitionSpec
-from exitflow.hw.steps import STEP_NAMES, STEPS, PartitionCfg, Step
+from exitflow.hw.flow import baseline, decision, folding, steps, verify
+from exitflow.hw.flow.design import Design, PartitionSpec
+from exitflow.hw.flow.steps import STEP_NAMES, STEPS, PartitionCfg, Step
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +217,7 @@ class Flow:
             task.advance()
 
     def choose_baseline_target(self, base: list[PartitionSpec]) -> None:
-        from exitflow.hw.estimates import add_res, cond_buffer_specs, partition_estimate
+        from exitflow.hw.flow.estimates import add_res, cond_buffer_specs, partition_estimate
 
         fpgapart = self.opts.fpgapart
         ests = {

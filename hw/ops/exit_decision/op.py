@@ -26,9 +26,9 @@ from qonnx.util.basic import qonnx_make_model
 from exitflow.core import policies
 from exitflow.core.kinds import DecisionImpl, PolicyKind
 from exitflow.core.rules import RULES, rule
-from exitflow.hw import rtl_blocks
+from exitflow.hw.ops import estimates as rtl_blocks
 
-DOMAIN = "exitflow.hw.decision_op"
+DOMAIN = "exitflow.hw.ops.exit_decision.op"
 # Kinds with RTL (exit_decision.sv's POLICY code), and all kinds this op decides.
 RTL_KINDS = tuple(k.value for k, r in RULES.items() if r.rtl_code is not None)
 KINDS = tuple(k.value for k, r in RULES.items() if DecisionImpl.RTL in r.hw_impls)

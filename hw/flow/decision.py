@@ -1,4 +1,4 @@
-"""Exit-decision units: from FINN primitives, or exitflow's own op (hw.decision_op).
+"""Exit-decision units: from FINN primitives, or exitflow's own op (exitflow.hw.ops.exit_decision.op).
 
 FINN-primitive units (`hw.decision_impl: finn`, max_logit and margin) are graphs of
 MultiThreshold and MatMul that FINN maps to Thresholding and MVAU layers and builds like any other
@@ -33,7 +33,7 @@ from qonnx.util.basic import qonnx_make_model
 
 from exitflow.core.kinds import DecisionImpl, PolicyKind
 from exitflow.core.rules import RULES
-from exitflow.hw import decision_op
+from exitflow.hw.ops.exit_decision import op as decision_op
 
 FINN_KINDS = tuple(k.value for k, r in RULES.items() if DecisionImpl.FINN in r.hw_impls)
 # 0/1 values feeding an MVAU are typed UINT2: finn-plus 1.6.1's MVAU_hls code generation rejects

@@ -1,7 +1,7 @@
 """The build steps of one dataflow partition, in order, FINN style: `step_x(model, cfg) -> model`.
 
 Each step calls FINN (finn-plus) transforms directly instead of FINN's builder (which redirects
-stdout and reads the environment). The flow (hw.flow) runs them for every partition, writes a
+stdout and reads the environment). The flow (hw.flow.builder) runs them for every partition, writes a
 checkpoint after each one, and verifies each step's output by python-mode execution. Steps that
 need Vitis HLS or Vivado name the tool in `Step.requires`; without it the flow stops before them.
 """
@@ -29,11 +29,8 @@ from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
 from qonnx.util.cleanup import cleanup_model
 
 from exitflow.core.errors import ConfigError
-from exitflow.hw import decision_op, finn_compat, folding
-
-# importing it registers Pool_rtl with qonnx, before any checkpoint that holds one is loaded
-from exitflow.hw.ops.maxpool import ConvertMaxPoolToExitflowRTL
-from exitflow.hw.transforms import (
+from exitflow.hw.flow import finn_compat, folding
+from exitflow.hw.flow.transforms import (
     LAYOUT_KEY,
     SCALE_KEY,
     AbsorbTransposeFlattenIntoMatMul,
@@ -43,6 +40,10 @@ from exitflow.hw.transforms import (
     StripOutputScale,
     unmapped_nodes,
 )
+from exitflow.hw.ops.exit_decision import op as decision_op
+
+# importing it registers Pool_rtl with qonnx, before any checkpoint that holds one is loaded
+from exitflow.hw.ops.maxpool import ConvertMaxPoolToExitflowRTL
 
 log = logging.getLogger(__name__)
 
