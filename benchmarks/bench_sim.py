@@ -6,18 +6,22 @@ tests/data/fmnist3_hwdesc.json with a synthetic reference of 10,000 frames (marg
 rates 60/15/25 %, runs of hard frames); the command string in docs/benchmarks/sim.json says which.
 The stepper runs on the first STEPPER_FRAMES frames only: its time per frame there is compared
 with the fast engine's per frame on the whole set (a per-frame extrapolation).
+
+Run: .venv/bin/python benchmarks/bench_sim.py [--run DIR] [--json PATH]
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import REPO, write_benchmark
+from common import REPO, add_json_option, bench_run_dir, write_benchmark
 
+from exitflow import RunLayout
 from exitflow.core.outputs import load_outputs
 from exitflow.core.policies import load_policy
 from exitflow.sim.config import SimConfig
@@ -29,7 +33,7 @@ from exitflow.sim.run import simulate
 from exitflow.sim.synthetic import synthetic_reference
 
 log = logging.getLogger("bench_sim")
-RUN = REPO / "runs" / "bench-fmnist3"
+RUN = bench_run_dir("fmnist3")
 HANDWRITTEN = REPO / "tests" / "data" / "fmnist3_hwdesc.json"
 STEPPER_FRAMES = 40
 MACS = (226112, 3839104, 5645440)  # cumulative per exit, matching the hand-written partitions
@@ -37,10 +41,12 @@ MACS = (226112, 3839104, 5645440)  # cumulative per exit, matching the hand-writ
 
 def _inputs(run: Path = RUN):
     """(desc, reference outputs, policy, description of the input)."""
-    if (run / "build" / "hwdesc.json").is_file() and (run / "export" / "reference.npz").is_file():
-        desc = load_hwdesc(run / "build" / "hwdesc.json")
-        ref = load_outputs(run / "export" / "reference.npz")
-        pol = run / "calibrate" / "policy.json"
+    lay = RunLayout(run)
+    if lay.hwdesc.is_file() and lay.reference.is_file():
+        desc = load_hwdesc(lay.hwdesc)
+        ref = load_outputs(lay.reference)
+        pol = lay.policy
+        # the simulate step's own rule: the built policy, which must equal the calibrated one
         spec = reconcile(
             spec_from_hwdesc(desc), load_policy(pol) if pol.is_file() else None, desc.source
         )
@@ -58,10 +64,17 @@ def _inputs(run: Path = RUN):
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--run",
+        type=Path,
+        default=RUN,
+        help="simulate another real run (e.g. runs/fmnist_demo after `make demo`)",
+    )
+    add_json_option(parser, "sim")
+    args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    # `--run DIR`: simulate another real run (e.g. runs/fmnist_demo after `make demo`)
-    run = Path(sys.argv[sys.argv.index("--run") + 1]).resolve() if "--run" in sys.argv else RUN
-    desc, ref, spec, what = _inputs(run)
+    desc, ref, spec, what = _inputs(args.run.resolve())
     log.info("input: %s", what)
     model = model_from_hwdesc(desc)
     n = ref.num_samples
@@ -92,7 +105,7 @@ def main() -> int:
         "latency_p99_us": out["latency_p99_us"],
     }
     command = f"python benchmarks/bench_sim.py  # input: {what}; stepper on {m} frames, per frame"
-    path = write_benchmark("sim", figures, command)
+    path = write_benchmark("sim", figures, command, path=args.json)
     log.info("wrote %s: %s", path, figures)
     return 0 if agree and out["exit_mismatches"] == 0 else 1
 

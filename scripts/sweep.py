@@ -1,8 +1,9 @@
 """Train a recipe over several seeds and report per-seed test figures (the docs/training.md table).
 
-Each seed trains into <out>/seed<N> (resumable: a finished seed is skipped), then the config's
-policy target is calibrated on validation for the two policies the RTL decision unit implements
-(margin, max_logit) and applied to the full test set. Writes <out>/sweep.json and prints a
+Each seed trains into <out>/seed<N> through exitflow's Python API (resumable: a finished seed is
+skipped), then the flow's calibrate and evaluate steps run for the two policies the RTL decision
+unit implements (margin, max_logit): the config's target calibrated on validation, applied to
+the full test set (each run directory keeps the last kind). Writes <out>/sweep.json and prints a
 markdown table. Seeds differ by more than most recipe changes (0.3-0.4 points on Fashion-MNIST):
 compare recipes over several seeds, not one.
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import sys
 from pathlib import Path
@@ -21,17 +23,11 @@ from typing import Any
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import exitflow
+from exitflow.core.files import write_json
+from exitflow.core.schema import ConfigError, to_dict
 
-from exitflow.config import config_from_dict, load_config  # noqa: E402
-from exitflow.context import RunContext  # noqa: E402
-from exitflow.core.files import write_json  # noqa: E402
-from exitflow.core.outputs import load_outputs  # noqa: E402
-from exitflow.core.policies import apply_policy  # noqa: E402
-from exitflow.core.schema import ConfigError, to_dict  # noqa: E402
-from exitflow.quant.calibrate import calibrate, summarise  # noqa: E402
-from exitflow.step_quant import step_train  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 log = logging.getLogger("sweep")
 KINDS = ("margin", "max_logit")
@@ -52,20 +48,19 @@ def apply_override(data: dict, assignment: str) -> None:
 def run_seed(base: dict, seed: int, out: Path, data_root: Path) -> dict[str, Any]:
     """Train (or reuse) one seed and its figures on the test set."""
     data = {**base, "train": {**base.get("train", {}), "seed": seed}}
-    cfg = config_from_dict(data)
+    cfg = exitflow.config_from_dict(data)
     run_dir = out / f"seed{seed}"
-    step_train(RunContext(cfg=cfg, run_dir=run_dir, data_root=data_root))
-    val = load_outputs(run_dir / "eval" / "outputs_val.npz")
-    test = load_outputs(run_dir / "eval" / "outputs_test.npz")
-    exit_acc = (test.logits.argmax(2) == test.labels[:, None]).mean(0)
-    row: dict[str, Any] = {"seed": seed, "exit_acc": [round(float(a), 4) for a in exit_acc]}
+    row: dict[str, Any] = {"seed": seed, "exit_acc": []}
     for kind in KINDS:
-        spec, _ = calibrate(val, dataclasses.replace(cfg.policy, kind=kind))
-        fig = summarise(*apply_policy(test.logits, spec), test)
-        row[kind] = {
-            "acc": round(fig["accuracy"], 4),
-            "mac_fraction": round(fig["mac_fraction"], 4),
-        }
+        policy = dataclasses.replace(cfg.policy, kind=kind)
+        steps = ["train", "calibrate", "evaluate"]
+        done = exitflow.run_flow(
+            dataclasses.replace(cfg, policy=policy), run_dir, steps=steps, data_root=data_root
+        )
+        fig = done.results["evaluate"]
+        row[kind] = {"acc": round(fig.accuracy, 4), "mac_fraction": round(fig.mac_fraction, 4)}
+    report = json.loads(exitflow.RunLayout(run_dir).eval_report.read_text())
+    row["exit_acc"] = [round(float(a), 4) for a in report["per_exit_accuracy"]]
     return row
 
 
@@ -93,15 +88,15 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
-        base = to_dict(load_config(args.config))
+        base = to_dict(exitflow.load_config(args.config))
         for assignment in args.set:
             apply_override(base, assignment)
-        config_from_dict(base)  # refuse a bad override before any training
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    out = Path(args.output)
-    rows = [run_seed(base, s, out, Path(args.data_root)) for s in args.seeds]
+        exitflow.config_from_dict(base)  # refuse a bad override before any training
+        out = Path(args.output)
+        rows = [run_seed(base, s, out, Path(args.data_root)) for s in args.seeds]
+    except exitflow.ExitflowError as exc:
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return exc.exit_code
     write_json(out / "sweep.json", {"config": args.config, "overrides": args.set, "seeds": rows})
     print(table(rows))
     return 0
