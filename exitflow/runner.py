@@ -141,6 +141,21 @@ def step_state(step: str | Step, run: Run) -> tuple[str, str]:
     return "fresh", "up to date"
 
 
+def _stale_origin(prod: Step, run: Run) -> Step:
+    """The earliest stale step at or upstream of `prod`: a rerun from there refreshes them all
+    (after a policy change, build is stale and so is export, which build reads)."""
+    order = {name: i for i, name in enumerate(FLOW)}
+    origin = prod
+    for name in (*prod.reads, *prod.optional):
+        up = _producer(prod, name)
+        if up is None or step_state(up, run)[0] != "stale":
+            continue
+        cand = _stale_origin(up, run)
+        if order.get(cand.name, len(order)) < order.get(origin.name, len(order)):
+            origin = cand
+    return origin
+
+
 def _check_inputs(step: Step, run: Run, checked: set[str], top: bool = True) -> None:
     """Raise if an input is missing, or its producer (or theirs, transitively, as far as records
     go) failed, did not finish or is stale."""
@@ -159,9 +174,11 @@ def _check_inputs(step: Step, run: Run, checked: set[str], top: bool = True) -> 
         checked.add(prod.name)
         state, why = step_state(prod, run)
         if state == "stale":
+            origin = _stale_origin(prod, run)
+            also = f" (and {origin.name}'s, upstream of it)" if origin is not prod else ""
             raise StaleError(
-                f"{step.name}: the outputs of {prod.name} are stale ({why}): rerun them with "
-                f"`exitflow run --from {prod.name} --to {step.name}`"
+                f"{step.name}: the outputs of {prod.name}{also} are stale ({why}): rerun them "
+                f"with `exitflow run --from {origin.name} --to {step.name}`"
             )
         if state == FAILED:
             raise PrerequisiteError(
@@ -294,7 +311,12 @@ def run_flow(
     """
     if isinstance(cfg, Run):
         run = cfg
-        run.force = force or run.force
+        if force and not run.force:  # for this call only: the caller's Run keeps its setting
+            run.force = True
+            try:
+                return run_flow(run, steps=steps, start=start, stop=stop)
+            finally:
+                run.force = False
     else:
         from exitflow.run import ToolPaths
 

@@ -309,3 +309,22 @@ def test_import_exitflow_is_light() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_a_stale_chain_names_its_earliest_step(fakes, run) -> None:
+    """After a policy change, simulate reads build's outputs, which are stale, and so are
+    export's, which build reads: the advice must start at export, or following it fails again."""
+    _flow(run)
+    run.cfg.policy.max_accuracy_drop = 0.05
+    run_step("calibrate", run)
+    with pytest.raises(StaleError, match=r"--from export --to simulate") as info:
+        run_step("simulate", run)
+    assert "export" in str(info.value).split("rerun")[0]  # named as stale, not only as advice
+    assert _flow(run, start="export") == ["export", "build", "simulate"]
+
+
+def test_force_for_one_flow_does_not_stick_to_the_run(fakes, run) -> None:
+    _flow(run)
+    assert _flow(run, force=True) == FAKE_FLOW
+    assert run.force is False
+    assert _flow(run) == []  # up to date again, and not forced
