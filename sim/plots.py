@@ -24,6 +24,8 @@ def occupancy_series(adds: np.ndarray, removes: np.ndarray) -> tuple[np.ndarray,
     Exact, but sorts every event: the plot only calls it on the first few (the zoomed panel).
     """
     t = np.concatenate([adds, removes])
+    if not len(t):  # nothing entered yet (a zoom that ends before the first frame)
+        return t, np.zeros(0, np.int64)
     d = np.concatenate([np.ones(len(adds), np.int64), -np.ones(len(removes), np.int64)])
     order = np.argsort(t, kind="stable")
     t, level = t[order], np.cumsum(d[order])

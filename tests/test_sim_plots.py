@@ -84,3 +84,10 @@ def test_plot_occupancy_writes_a_png(tmp_path_factory, m):
     r = fast_run(m, ex, np.zeros(80, np.int64), keep=False, buffers=True)
     assert plots.plot_occupancy(r, tmp_path / "occ.png", 100.0, zoom_frames=20) is not None
     assert (tmp_path / "occ.png").stat().st_size > 0
+
+
+def test_occupancy_of_nothing_yet_is_empty():
+    """A zoomed panel that ends before the first frame arrives (found by hypothesis)."""
+    empty = np.zeros(0, np.int32)
+    t, level = occupancy_series(empty, empty)
+    assert len(t) == len(level) == 0
