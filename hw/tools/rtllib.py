@@ -9,6 +9,14 @@ Patches (finn-plus 1.6.1), each because Verilator rejects legal-but-unusual Syst
   calls it in a localparam; Verilator cannot evaluate it there. Moved to module level.
 - fifo/hdl/fifo.sv calls a function returning a struct in a constant expression; Verilator cannot
   constant-fold struct-valued functions. Split into two int-valued functions.
+- mvu/mvu_vvu_axi.sv sizes its output queue for 3 + clog2(SIMD+1) + (SIMD == 1) results in
+  flight, but mvu.sv's pipeline is 3 + clog2(SIMD) + (SIMD == 1) + 1 deep (one more whenever
+  SIMD is not a power of two: 8, not 7, at SIMD = 9), and the lock that stops new inputs on
+  back-pressure is a register, so one more input enters after the output stalls. With one
+  output per input (matrix width = SIMD) and random output back-pressure the queue overflows:
+  its own assertion fires (stage 0 of the test design, PE 2, SIMD 9); in hardware a result
+  would be lost. The patch sizes the queue for mvu.sv's depth + 1, measured to be enough and
+  one less not (a finn-plus bug, not a Verilator limitation).
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ __all__ = ["PATCH_VERSION", "finn_rtllib_source", "patched_rtllib"]
 log = logging.getLogger(__name__)
 
 # Bump when a patch changes: old cached copies are then ignored.
-PATCH_VERSION = 1
+PATCH_VERSION = 3
 
 _LEAF_LOAD_DECL = """\t\t// Compute the count of decendents for all nodes in the reduction trees.
 \t\ttypedef int unsigned  leaf_load_t[2*N-1];
@@ -93,7 +101,26 @@ def _patch_fifo(text: str) -> str:
     return text.replace("ABITS.lo", "ABITS_LO").replace("ABITS.hi", "ABITS_HI")
 
 
+_MVU_DEPTH_OLD = "/* else */    3 + $clog2(SIMD+1) + (SIMD == 1);"
+_MVU_DEPTH_NEW = (
+    "/* else */    3 + $clog2(SIMD) + (SIMD == 1) + 1;  // exitflow patch: mvu.sv's depth"
+)
+
+
+_MVU_FLIGHT_OLD = "localparam int unsigned  MAX_IN_FLIGHT = CORE_PIPELINE_DEPTH;"
+_MVU_FLIGHT_NEW = (
+    "localparam int unsigned  MAX_IN_FLIGHT = CORE_PIPELINE_DEPTH + 1;  "
+    "// exitflow patch: the input lock is registered"
+)
+
+
+def _patch_mvu_axi(text: str) -> str:
+    text = _replace_once(text, _MVU_DEPTH_OLD, _MVU_DEPTH_NEW, "mvu/mvu_vvu_axi.sv")
+    return _replace_once(text, _MVU_FLIGHT_OLD, _MVU_FLIGHT_NEW, "mvu/mvu_vvu_axi.sv")
+
+
 PATCHES: dict[str, Callable[[str], str]] = {
+    "mvu/mvu_vvu_axi.sv": _patch_mvu_axi,
     "mvu/add_multi.sv": _patch_add_multi,
     "fifo/hdl/fifo.sv": _patch_fifo,
 }

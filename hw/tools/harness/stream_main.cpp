@@ -3,7 +3,10 @@
 // gaps on inputs and random back-pressure on outputs, and records every handshake's cycle.
 // Usage: sim RUNDIR BACKPRESSURE GAP SEED MAX_IDLE MAX_CYCLES DRAIN EXPECTED...
 // Files in RUNDIR: in_<i>.bin (inputs), ctl.bin (control words), out_<j>.bin (records:
-// uint64 cycle + limbs), acc_<i>.bin (uint64 accept cycles), status.txt.
+// uint64 cycle + limbs), acc_<i>.bin (uint64 accept cycles), status.txt; optional at_<i>.bin
+// (uint64 earliest cycle of each input word: arrival schedules), axil_w.bin (uint32 address,
+// value pairs written over AXI-Lite after reset, before the stream), axil_r.bin (uint32
+// addresses read after the stream; values to axil_rd.bin).
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -41,6 +44,7 @@ struct InPort {
     size_t n = 0, next = 0;
     bool valid = false;
     std::vector<uint64_t> accepted;
+    std::vector<uint64_t> at;  // earliest cycle of each word (empty: no schedule)
 };
 struct OutPort {
     int limbs;
@@ -49,6 +53,17 @@ struct OutPort {
     std::vector<uint32_t> words;
     std::vector<uint64_t> cycles;
 };
+
+static std::vector<uint64_t> read_u64(const std::string& path) {
+    std::vector<uint64_t> v;
+    FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) return v;
+    uint64_t buf[1024];
+    size_t got;
+    while ((got = std::fread(buf, 8, 1024, f)) > 0) v.insert(v.end(), buf, buf + got);
+    std::fclose(f);
+    return v;
+}
 
 static std::vector<uint32_t> read_limbs(const std::string& path) {
     std::vector<uint32_t> v;
@@ -96,6 +111,9 @@ ${idle_drive}
     }
     top->${reset} = ${reset_release};
     top->eval();
+    auto tick = [&]() { top->eval(); top->${clock} = 1; top->eval(); top->${clock} = 0; };
+    (void)tick;
+${axil_pre}
 
     uint64_t cycle = 0, idle = 0, drained = 0;
     const char* status = "done";
@@ -116,7 +134,8 @@ ${idle_drive}
 
         // drive (clock low): inputs hold their word until accepted (AXI-stream rule)
         for (int i = 0; i < ${n_in}; ++i)
-            if (!in[i].valid && in[i].next < in[i].n && (gap <= 0.0 || unif(rng) >= gap)) in[i].valid = true;
+            if (!in[i].valid && in[i].next < in[i].n && (gap <= 0.0 || unif(rng) >= gap) &&
+                (in[i].at.empty() || in[i].at[in[i].next] <= cycle)) in[i].valid = true;
         for (int j = 0; j < ${n_out}; ++j) out[j].ready = bp <= 0.0 || unif(rng) >= bp;
 ${drive}
         top->eval();
@@ -128,6 +147,9 @@ ${sample}
         idle = moved ? 0 : idle + 1;
     }
 
+${idle_drive}
+    top->eval();
+${axil_post}
     for (int i = 0; i < ${n_in}; ++i) {
         FILE* f = std::fopen((dir + "/acc_" + std::to_string(i) + ".bin").c_str(), "wb");
         std::fwrite(in[i].accepted.data(), 8, in[i].accepted.size(), f);
