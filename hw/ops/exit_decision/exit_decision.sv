@@ -14,6 +14,10 @@
 // than C cycles after the previous decision (the output resumes at its pace after a stall);
 // at most two frames are in flight (the first logit of frame f waits until frame f-2's decision
 // has been written in an earlier cycle). Ready depends on registered state only.
+//
+// Threshold: the parameter THRESHOLD, or with RUNTIME = 1 the input `th` (a run-time register,
+// e.g. the generated top's AXI-Lite block, whose reset value is the calibrated THRESHOLD), so a
+// driver changes the policy without a rebuild. `th` must lie within [-2^W, 2^W] (the top clamps).
 `timescale 1ns/1ps
 module exit_decision #(
     parameter integer C = 10,            // number of classes
@@ -21,10 +25,14 @@ module exit_decision #(
     parameter integer POLICY = 1,        // 0: max-logit, 1: top-1 minus top-2 margin
     parameter integer THRESHOLD = 0,     // integer threshold, within [-2^W, 2^W]
     parameter integer SINGLE_MARGIN = 0, // margin reported when C == 1 (no second class)
-    parameter integer CW = 8             // class index width, >= clog2(C)
+    parameter integer CW = 8,            // class index width, >= clog2(C)
+    parameter integer RUNTIME = 0        // 1: compare against `th` instead of THRESHOLD
 ) (
     input  wire          ap_clk,
     input  wire          ap_rst_n,
+    /* verilator lint_off UNUSEDSIGNAL */
+    input  wire [W+1:0]  th,             // run-time threshold (RUNTIME = 1), two's complement
+    /* verilator lint_on UNUSEDSIGNAL */
     input  wire [W-1:0]  s_tdata,
     input  wire          s_tvalid,
     output wire          s_tready,
@@ -33,7 +41,8 @@ module exit_decision #(
     input  wire          m_tready
 );
     localparam integer PW = $clog2(C + 1);                      // pacing counter: 0..C
-    localparam signed [W+1:0] TH = THRESHOLD[W+1:0];
+    localparam signed [W+1:0] TH_P = THRESHOLD[W+1:0];
+    wire signed [W+1:0] TH = (RUNTIME != 0) ? $signed(th) : TH_P;
     localparam signed [W+1:0] SM = SINGLE_MARGIN[W+1:0];
     localparam [CW-1:0] LAST = C[CW-1:0] - 1'b1;
     localparam [PW-1:0] C_P = C[PW-1:0];
