@@ -1,0 +1,387 @@
+"""Generate the whole gated accelerator as one SystemVerilog top from a run's build.
+
+`generate_top(run)` writes under build/rtl/: one stitched module per FINN partition (its
+generated per-layer modules renamed with the partition's prefix, since every partition has its
+own `MVAU_rtl_0`), and `<design>_top.sv`, which wires input, frame-id tagging, stages, forks,
+exit heads, exit units (decision, logits, id), conditional buffers, the merge and the AXI-Lite
+register block. Nothing in it is written by hand per design. docs/rtl.md, "The generated top".
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from exitflow.core.errors import ConfigError, PrerequisiteError
+from exitflow.core.files import write_json, write_text
+from exitflow.hw.flow import finn_compat
+from exitflow.hw.ops import clog2
+from exitflow.hw.ops import merge as merge_op
+from exitflow.hw.ops.axilite import params as reg_params
+from exitflow.hw.ops.exit_decision import timing as decision_timing
+from exitflow.hw.tools.finn_rtl import stitch
+from exitflow.hw.tools.rtllib import finn_rtllib_source, patched_rtllib
+from exitflow.hw.tools.stream import AxiLitePort, StreamPort
+from exitflow.hw.top.plan import StreamFormat, TopPlan, plan_top
+
+__all__ = ["RecordFormat", "TopDesign", "generate_top"]
+
+log = logging.getLogger(__name__)
+
+_HERE = Path(__file__).resolve().parent
+_OPS = _HERE.parent / "ops"
+GLUE = [
+    _OPS / "exit_decision" / "exit_decision.sv",
+    _OPS / "cond_buffer" / "cond_buffer.sv",
+    _OPS / "fork" / "stream_fork.sv",
+    _OPS / "merge" / "merge.sv",
+    _OPS / "axilite" / "axilite_regs.sv",
+    _HERE / "rtl" / "sfifo.sv",
+    _HERE / "rtl" / "elem_dwc.sv",
+    _HERE / "rtl" / "exit_unit.sv",
+]
+
+
+@dataclass(frozen=True)
+class RecordFormat:
+    """Fields of an output record, least significant first: frame id, exit, forced, class,
+    then `num_classes` logits of `logit_bits` each (class 0 lowest) when `logits`."""
+
+    id_bits: int
+    exit_bits: int
+    class_bits: int
+    num_classes: int
+    logit_bits: int
+    logits: bool
+
+    @property
+    def width(self) -> int:
+        """Bits of one record."""
+        pw = self.num_classes * self.logit_bits if self.logits else 0
+        return self.id_bits + self.exit_bits + 1 + self.class_bits + pw
+
+
+@dataclass
+class TopDesign:
+    """A generated top: files, ports and what a driver needs to feed and read it."""
+
+    name: str
+    rtl_dir: Path
+    top_file: Path
+    sources: list[Path]
+    input: StreamPort
+    output: StreamPort
+    axilite: AxiLitePort
+    input_format: StreamFormat  # how stage 0 reads images (FINN packing)
+    record: RecordFormat
+    plan: TopPlan
+    thresholds: list[int]  # reset values of the threshold registers (calibrated)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+_MODULE = re.compile(r"^\s*module\s+(\w+)", re.M)
+
+
+def _rename(text: str, names: dict[str, str]) -> str:
+    """Replace whole-word module names outside string literals (paths keep their names)."""
+    if not names:
+        return text
+    pat = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
+    parts = text.split('"')
+    for i in range(0, len(parts), 2):
+        parts[i] = pat.sub(lambda m: names[m.group(1)], parts[i])
+    return '"'.join(parts)
+
+
+def _partition_module(plan: TopPlan, name: str, prefix: str, out: Path) -> tuple[str, list[Path]]:
+    """Stitch one partition; copy its generated files with module names prefixed."""
+    finn_compat.init_finn(out / "finn")  # FINN's file lists read its process-wide settings
+    installed, _ = finn_rtllib_source()
+    lib = patched_rtllib(out / "cache")
+    part = plan.parts[name]
+    module = f"{prefix}_{name}"
+    top = stitch(part.model, module, lib, installed)
+    gen_dirs = [Path(str(_attr(n, "code_gen_dir_ipgen"))).resolve() for n in part.model.graph.node]
+    own = [s for s in top.sources if any(d in s.parents for d in gen_dirs)]
+    shared = [s for s in top.sources if s not in own]
+    texts = {s: s.read_text() for s in own}
+    names = {m: f"{prefix}_{name}_{m}" for t in texts.values() for m in _MODULE.findall(t)}
+    pdir = out / name
+    files = []
+    for s, t in texts.items():
+        files.append(write_text(pdir / s.name, _rename(t, names)))
+    files.append(write_text(pdir / f"{module}.sv", _rename(top.text, names)))
+    return module, shared + files
+
+
+def _attr(node: Any, name: str) -> Any:
+    from qonnx.custom_op.registry import getCustomOp
+
+    return getCustomOp(node).get_nodeattr(name)
+
+
+class _Text:
+    """Accumulates declarations and instances of the top module."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.n = 0
+
+    def bundle(self, name: str, width: int) -> str:
+        self.lines.append(
+            f"  wire [{width - 1}:0] {name}_tdata; wire {name}_tvalid, {name}_tready;"
+        )
+        return name
+
+    def inst(self, module: str, params: dict[str, Any], name: str, ports: list[str]) -> None:
+        p = ", ".join(f".{k}({v})" for k, v in params.items())
+        head = f"  {module} #({p}) {name} (" if p else f"  {module} {name} ("
+        self.lines.append(head + "\n    .ap_clk(ap_clk), .ap_rst_n(ap_rst_n),\n    "
+                          + ",\n    ".join(ports) + ");")  # fmt: skip
+
+    def fifo(self, src: str, width: int, depth: int, tag: str) -> str:
+        dst = self.bundle(f"{tag}_q", width)
+        self.inst(
+            "sfifo",
+            {"DW": width, "DEPTH": depth},
+            f"u_{tag}_q",
+            [*_conn("s", src), *_conn("m", dst)],
+        )
+        return dst
+
+
+def _conn(port: str, bundle: str) -> list[str]:
+    return [f".{port}_{s}({bundle}_{s})" for s in ("tdata", "tvalid", "tready")]
+
+
+def _link(t: _Text, src: str, a: StreamFormat, b: StreamFormat, depth: int, tag: str) -> str:
+    """FIFO of `depth` words, then an element converter if the two ends pack differently."""
+    cur = t.fifo(src, a.width, depth, tag)
+    if a.bits != b.bits:
+        raise PrerequisiteError(
+            f"{tag}: the writer's elements are {a.bits} bits, the reader's {b.bits}: the "
+            "partitions disagree on the boundary's data type. Fix: rebuild the design."
+        )
+    if a.per_word == b.per_word and a.width == b.width:
+        return cur
+    dst = t.bundle(f"{tag}_dwc", b.width)
+    g = math.gcd(a.per_word, b.per_word)
+    t.inst("elem_dwc", {"EB": a.bits, "IN_E": a.per_word, "OUT_E": b.per_word, "G": g,
+                        "IW": a.width, "OW": b.width},
+           f"u_{tag}_dwc", [*_conn("s", cur), *_conn("m", dst)])  # fmt: skip
+    return dst
+
+
+def generate_top(
+    run_dir: str | Path,
+    *,
+    logits: bool = True,
+    id_bits: int = 16,
+    merge_depth: int = 8,
+    sim_report: str | Path | None = None,
+    out_dir: str | Path | None = None,
+) -> TopDesign:
+    """Generate `<design>_top.sv` (and every partition module) for the run in `run_dir`.
+
+    Reads build/hwdesc.json, build/checkpoints (step_hw_codegen) and the simulator's sizing
+    (`sim_report`, default sim/report.json when present). logits: carry each exit's logits in
+    the output records. id_bits: frame-id width (ids wrap modulo 2^id_bits). Files go under
+    `out_dir` (default build/rtl/); design.json there records the plan.
+    """
+    run = Path(run_dir).resolve()
+    build = run / "build"
+    if not (build / "hwdesc.json").is_file():
+        raise PrerequisiteError(f"{build / 'hwdesc.json'} is missing. Fix: run `exitflow build`.")
+    if not 4 <= id_bits <= 32:
+        raise ConfigError(f"id_bits {id_bits}: give 4..32 bits of frame id")
+    report = Path(sim_report) if sim_report is not None else run / "sim" / "report.json"
+    plan = plan_top(build, report if report.is_file() else None)
+    out = Path(out_dir).resolve() if out_dir is not None else build / "rtl"
+    name = re.sub(r"\W", "_", f"{plan.design}_top")
+    mods: dict[str, str] = {}
+    sources: list[Path] = []
+    for p in plan.parts:
+        mods[p], files = _partition_module(plan, p, name, out)
+        sources += files
+    n_exit = len(plan.exits)
+    c, wl, cw = plan.num_classes, plan.logit_bits, clog2(plan.num_classes)
+    rec = RecordFormat(id_bits, clog2(n_exit), cw, c, wl, logits)
+    pw = c * wl if logits else 0
+    mp = merge_op.params(n_exit, id_bits, cw, pw, merge_depth)
+    thresholds = [e.threshold for e in plan.exits[:-1]]
+    rp = reg_params(n_exit, thresholds)
+    stage0 = plan.parts[plan.exits[0].stages[0]]
+    iw = stage0.inp.width
+    t = _Text()
+    # ---- input: frame ids assigned in arrival order, pushed into segment 0's id FIFO ----
+    t.lines.append(f"""  localparam integer FB = {stage0.inp.beats};  // input words per frame
+  reg [{clog2(stage0.inp.beats + 1) - 1}:0] in_beat;
+  reg [{id_bits - 1}:0] next_id;
+  wire in_first = (in_beat == 0);""")
+    for e in plan.exits:
+        t.bundle(f"id{e.index}", id_bits)
+        t.bundle(f"idq{e.index}", id_bits)
+        t.inst("sfifo", {"DW": id_bits, "DEPTH": e.id_depth}, f"u_idfifo{e.index}",
+               [*_conn("s", f"id{e.index}"), *_conn("m", f"idq{e.index}")])  # fmt: skip
+    src = t.bundle("in_s", iw)
+    t.lines.append("""  assign in_s_tdata = in_tdata;
+  assign in_s_tvalid = in_tvalid && (!in_first || id0_tready);
+  assign in_tready = in_s_tready && (!in_first || id0_tready);
+  assign id0_tdata = next_id;
+  assign id0_tvalid = in_tvalid && in_first && in_s_tready;
+  wire in_fire = in_tvalid && in_tready;
+  always @(posedge ap_clk) begin
+    if (!ap_rst_n) begin in_beat <= 0; next_id <= 0; end
+    else if (in_fire) begin
+      in_beat <= (in_beat == FB - 1) ? 0 : in_beat + 1'b1;
+      if (in_first) next_id <= next_id + 1'b1;
+    end
+  end""")
+    ths = f"[{32 * int(rp['NT']) - 1}:0]"
+    t.lines.append(f"  wire {ths} th; wire [{n_exit - 1}:0] cnt_inc;")
+    fmt = stage0.inp
+    for e in plan.exits:
+        k = e.index
+        for j, s in enumerate(e.stages):
+            part = plan.parts[s]
+            if k or j:
+                prev = plan.exits[k - 1].stages[-1] if j == 0 else e.stages[j - 1]
+                src = _link(
+                    t, src, fmt, part.inp, plan.fifo_depths.get(f"{prev}->{s}", 2), f"{prev}_{s}"
+                )
+            out_b = t.bundle(f"{s}_o", part.out.width)
+            t.inst(mods[s], {}, f"u_{s}", [*_conn("in0", src), *_conn("out0", out_b)])
+            src, fmt = out_b, part.out
+        last = e.stages[-1]
+        head = plan.parts[e.head]
+        hdepth = plan.fifo_depths.get(f"{last}->{e.head}", 2)
+        if e.cbuf:
+            fh, fc = t.bundle(f"fork{k}_h", fmt.width), t.bundle(f"fork{k}_c", fmt.width)
+            t.inst("stream_fork", {"DW": fmt.width, "LOCKSTEP": 1}, f"u_fork{k}",
+                   [*_conn("s", src), *_conn("m0", fh), *_conn("m1", fc)])  # fmt: skip
+            hin = _link(t, fh, fmt, head.inp, hdepth, f"{last}_{e.head}")
+            front = plan.fifo_depths.get(f"{last}->{e.cbuf}")
+            cin = t.fifo(fc, fmt.width, front, f"{last}_{e.cbuf}") if front else fc
+            t.bundle(f"verdict{k}", 1)
+            cout = t.bundle(f"{e.cbuf}_o", fmt.width)
+            t.inst("cond_buffer", {"DW": fmt.width, "FRAME_BEATS": e.cbuf_beats,
+                                   "DEPTH_FRAMES": e.cbuf_frames, "VERDICT_DEPTH": e.verdict_depth},
+                   f"u_{e.cbuf}", [*_conn("s", cin), *_conn("d", f"verdict{k}"),
+                                   *_conn("m", cout)])  # fmt: skip
+            src = cout
+        else:
+            hin = _link(t, src, fmt, head.inp, hdepth, f"{last}_{e.head}")
+        hout = t.bundle(f"{e.head}_o", head.out.width)
+        t.inst(mods[e.head], {}, f"u_{e.head}", [*_conn("in0", hin), *_conn("out0", hout)])
+        one = StreamFormat(head.out.bits, 1, True, head.out.bits, c)
+        dname = e.decision or f"argmax{k}"
+        logit = _link(
+            t,
+            hout,
+            head.out,
+            one,
+            plan.fifo_depths.get(f"{e.head}->{dname}", 2),
+            f"{e.head}_{dname}",
+        )
+        t.bundle(f"rec{k}", rec.width - rec.exit_bits)  # {logits, class, fire, id}
+        final = e.decision is None
+        if final:
+            t.lines.append(
+                f"  wire verdict{k}_tdata, verdict{k}_tvalid; wire verdict{k}_tready = 1'b1;"
+            )
+        nxt = f"id{k + 1}" if not final else f"nid{k}"
+        if final:
+            t.bundle(nxt, id_bits)
+            t.lines.append(f"  assign {nxt}_tready = 1'b1;")
+        thr = "32'd0" if final else f"th[{32 * k + 31}:{32 * k}]"
+        t.inst("exit_unit", {"C": c, "W": e.logit_bits, "WL": wl, "POLICY": e.policy_code,
+                             "CW": cw, "IDW": id_bits, "LOGITS": int(logits), "FINAL": int(final)},
+               f"u_exit{k}", [f".th({thr})", *_conn("s", logit), *_conn("i", f"idq{k}"),
+                              *_conn("r", f"rec{k}"), *_conn("v", f"verdict{k}"),
+                              *_conn("n", nxt)])  # fmt: skip
+    recs = [f"rec{e.index}" for e in reversed(plan.exits)]
+    t.lines.append(f"""  wire [{len(recs)}-1:0] mrg_tready;
+  merge #(.N({mp["N"]}), .IDW({mp["IDW"]}), .CW({mp["CW"]}), .PW({mp["PW"]}), .DEPTH({mp["DEPTH"]})) u_merge (
+    .ap_clk(ap_clk), .ap_rst_n(ap_rst_n),
+    .s_tdata({{{", ".join(r + "_tdata" for r in recs)}}}),
+    .s_tvalid({{{", ".join(r + "_tvalid" for r in recs)}}}),
+    .s_tready(mrg_tready),
+    .m_tdata(out_tdata), .m_tvalid(out_tvalid), .m_tready(out_tready));""")
+    for e in plan.exits:
+        t.lines.append(f"  assign rec{e.index}_tready = mrg_tready[{e.index}];")
+    ew = rec.exit_bits
+    t.lines.append(f"""  wire out_fire = out_tvalid && out_tready;
+  wire [{ew - 1}:0] out_exit = out_tdata[{id_bits + ew - 1}:{id_bits}];""")
+    for e in plan.exits:
+        t.lines.append(f"  assign cnt_inc[{e.index}] = out_fire && (out_exit == {ew}'d{e.index});")
+    t.lines.append(f"""  axilite_regs #(.N({rp["N"]}), .NT({rp["NT"]}), .TH_INIT({rp["TH_INIT"]}), .AW(12)) u_regs (
+    .ap_clk(ap_clk), .ap_rst_n(ap_rst_n),
+    {", ".join(f".s_axilite_{s}(s_axilite_{s})" for s in _AXIL)},
+    .th(th), .cnt_inc(cnt_inc), .frame_in(in_fire && in_first));""")
+    ports = [
+        "input wire ap_clk", "input wire ap_rst_n",
+        f"input wire [{iw - 1}:0] in_tdata", "input wire in_tvalid", "output wire in_tready",
+        f"output wire [{rec.width - 1}:0] out_tdata", "output wire out_tvalid",
+        "input wire out_tready",
+        *[f"{d} wire {w}s_axilite_{s}" for s, d, w in _AXIL_DIRS],
+    ]  # fmt: skip
+    text = "\n".join([
+        f"// {name}: the gated accelerator of design {plan.design}, generated by",
+        "// exitflow.hw.top.generate from build/hwdesc.json and the partitions' checkpoints:",
+        "// do not edit. Record: {logits, class, forced, exit, frame_id} (docs/rtl.md).",
+        "`timescale 1ns/1ps",
+        f"module {name} (", "  " + ",\n  ".join(ports), ");", *t.lines, "endmodule", "",
+    ])  # fmt: skip
+    top_file = write_text(out / f"{name}.sv", text)
+    seen: dict[Path, None] = {}
+    for f in sorted(sources, key=lambda p: not p.name.endswith("_pkg.sv")):
+        seen.setdefault(f, None)
+    all_src = [*seen, *GLUE, top_file]
+    ii, lat = decision_timing(c)
+    design = TopDesign(
+        name=name,
+        rtl_dir=out,
+        top_file=top_file,
+        sources=all_src,
+        input=StreamPort("in", iw),
+        output=StreamPort("out", rec.width),
+        axilite=AxiLitePort("s_axilite", 12),
+        input_format=stage0.inp,
+        record=rec,
+        plan=plan,
+        thresholds=thresholds,
+        meta={"final_argmax": {"cycles_per_frame": ii, "latency_cycles": lat}},
+    )
+    write_json(out / "design.json", _describe(design))
+    log.info("generated %s (%d sources) under %s", name, len(all_src), out)
+    return design
+
+
+_AXIL_DIRS = [
+    ("AWADDR", "input", "[11:0] "), ("AWVALID", "input", ""), ("AWREADY", "output", ""),
+    ("WDATA", "input", "[31:0] "), ("WSTRB", "input", "[3:0] "), ("WVALID", "input", ""),
+    ("WREADY", "output", ""), ("BRESP", "output", "[1:0] "), ("BVALID", "output", ""),
+    ("BREADY", "input", ""), ("ARADDR", "input", "[11:0] "), ("ARVALID", "input", ""),
+    ("ARREADY", "output", ""), ("RDATA", "output", "[31:0] "), ("RRESP", "output", "[1:0] "),
+    ("RVALID", "output", ""), ("RREADY", "input", ""),
+]  # fmt: skip
+_AXIL = [s for s, _, _ in _AXIL_DIRS]
+
+
+def _describe(d: TopDesign) -> dict[str, Any]:
+    p = d.plan
+    return {
+        "top": d.name,
+        "sources": [str(s) for s in d.sources],
+        "input": {"width": d.input.width, "format": p.parts[p.exits[0].stages[0]].inp.__dict__},
+        "record": {**d.record.__dict__, "width": d.record.width},
+        "fifo_depths": p.fifo_depths,
+        "depth_source": p.depth_source,
+        "exits": [{k: v for k, v in e.__dict__.items()} for e in p.exits],
+        "thresholds": d.thresholds,
+        **d.meta,
+    }
