@@ -121,6 +121,18 @@ def _sum(entries: list[dict[str, Any]], key: str) -> dict[str, float]:
     return {k: sum(float(e[key].get(k) or 0) for e in entries if key in e) for k in RES_KEYS}
 
 
+def _total_ratio(entries: list[dict[str, Any]]) -> dict[str, float | None]:
+    """yosys / FINN per key over the parts FINN estimates that key for (FINN has no FF figure
+    for its own layers, no figure at all for the merge): like for like, never a part against
+    nothing."""
+    out: dict[str, float | None] = {}
+    for k in RES_KEYS:
+        both = [e for e in entries if k in e.get("finn", {})]
+        f = sum(float(e["finn"][k] or 0) for e in both)
+        out[k] = round(sum(e["yosys"][k] for e in both) / f, 3) if f > 0 else None
+    return out
+
+
 def synthesise_design(
     run_dir: Path,
     yosys: Yosys,
@@ -131,7 +143,7 @@ def synthesise_design(
     """Synthesise every partition and block of the run's build; write build/synth.json.
 
     `only` restricts it to the named entries (partition names, `base_<name>` for the baseline's,
-    `cbuf<k>`, `merge`). Returns name -> SynthResult. Raises PrerequisiteError when the build has
+    `cbuf<k>`, `merge`); synth.json keeps the other entries. Returns name -> SynthResult. Raises PrerequisiteError when the build has
     not run (no hwdesc.json) and for a part outside the 7-series.
     """
     from qonnx.core.modelwrapper import ModelWrapper
@@ -153,6 +165,10 @@ def synthesise_design(
     results: dict[str, SynthResult] = {}
     entries: dict[str, dict[str, Any]] = {}
     skipped: dict[str, str] = {}
+    if only is not None and out_file.is_file():  # a partial run updates the other parts' file
+        old = json.loads(out_file.read_text())
+        if old.get("yosys") == yosys.version:
+            entries, skipped = dict(old.get("parts", {})), dict(old.get("skipped", {}))
     jobs: list[tuple[str, str, dict[str, float] | None]] = []
     for p in desc["partitions"]:
         jobs.append((p["name"], p["kind"], p["resources"]))
@@ -169,13 +185,13 @@ def synthesise_design(
         base = [e for n, e in entries.items() if n.startswith("base_")]
         totals = {}
         for label, group in (("gated", gated), ("baseline", base)):
-            y, f = _sum(group, "yosys"), _sum(group, "finn")
-            totals[label] = {"yosys": y, "finn": f, "yosys_over_finn": compare(
-                {k: int(v) for k, v in y.items()}, f)}  # fmt: skip
+            totals[label] = {"yosys": _sum(group, "yosys"), "finn": _sum(group, "finn"),
+                             "yosys_over_finn": _total_ratio(group)}  # fmt: skip
         write_json(out_file, {
             "schema": "exitflow.synth/1", "yosys": yosys.version, "family": family,
-            "note": "totals are sums over the synthesised parts; the generated top adds its "
-                    "stream FIFOs and wiring", "parts": entries, "totals": totals,
+            "note": "totals are sums over the synthesised parts (the generated top adds its "
+                    "stream FIFOs and wiring); each total ratio is over the parts FINN estimates "
+                    "that resource for", "parts": entries, "totals": totals,
             "skipped": skipped,
         })  # fmt: skip
 
@@ -204,6 +220,7 @@ def synthesise_design(
             save()
             continue
         results[name] = res
+        skipped.pop(name, None)
         entries[name] = _entry(kind, res, finn)
         log.info("%s: yosys %s, FINN %s", name, res.resources(), finn)
         save()
