@@ -7,7 +7,12 @@ its 53k LUTs hold the same work; the UltraScale+ parts have 5-8x the DSPs.
 
 Budgets are the device totals (BRAM_18K counts 18 Kb halves: 2 per 36 Kb block). Default clocks
 are what FINN's board flows use for these parts: 100 MHz on Zynq-7000, 200 MHz on Zynq
-UltraScale+ (timing closure of small dataflow designs at these clocks is routine).
+UltraScale+ (timing closure of small dataflow designs at these clocks is routine; 150 MHz on the
+Ultra96-V2's slowest speed grade, -1).
+
+`board_part` is the Vivado board file (vendor:board:part0:version, the versions FINN's Zynq flow
+uses; exitflow.hw.vivado takes the newest installed version of the same board) and `ps` the
+processing system's IP: processing_system7 on Zynq-7000, zynq_ultra_ps_e on Zynq UltraScale+.
 """
 
 from __future__ import annotations
@@ -29,24 +34,47 @@ class BoardSpec:
     resources: dict[str, int]
     finn_board: str  # FINN's name for the board (ZynqBuild / deployment)
     mvau_style: str = "dsp"  # default implementation of matrix-vector units (hw.mvau_style)
+    board_part: str = ""  # Vivado board file, vendor:board:part0:version
 
     @property
     def family(self) -> str:
         """'zynq7' or 'zynq_us+' (decides FINN's RTL/HLS choices, DSP48E1 vs E2)."""
         return "zynq7" if self.part.startswith("xc7z") else "zynq_us+"
 
+    @property
+    def ps(self) -> str:
+        """The processing system's Vivado IP: 'processing_system7' or 'zynq_ultra_ps_e'."""
+        return "processing_system7" if self.family == "zynq7" else "zynq_ultra_ps_e"
+
 
 _Z7020 = {"LUT": 53200, "FF": 106400, "BRAM_18K": 280, "URAM": 0, "DSP": 220}
 
 BOARDS: dict[Board, BoardSpec] = {
-    Board.PYNQ_Z1: BoardSpec("Pynq-Z1", "xc7z020clg400-1", 100.0, dict(_Z7020), "Pynq-Z1", "lut"),
-    Board.PYNQ_Z2: BoardSpec("Pynq-Z2", "xc7z020clg400-1", 100.0, dict(_Z7020), "Pynq-Z2", "lut"),
+    Board.PYNQ_Z1: BoardSpec(
+        "Pynq-Z1",
+        "xc7z020clg400-1",
+        100.0,
+        dict(_Z7020),
+        "Pynq-Z1",
+        "lut",
+        "www.digilentinc.com:pynq-z1:part0:1.0",
+    ),
+    Board.PYNQ_Z2: BoardSpec(
+        "Pynq-Z2",
+        "xc7z020clg400-1",
+        100.0,
+        dict(_Z7020),
+        "Pynq-Z2",
+        "lut",
+        "tul.com.tw:pynq-z2:part0:1.0",
+    ),
     Board.ZCU104: BoardSpec(
         "ZCU104",
         "xczu7ev-ffvc1156-2-e",
         200.0,
         {"LUT": 230400, "FF": 460800, "BRAM_18K": 624, "URAM": 96, "DSP": 1728},
         "ZCU104",
+        board_part="xilinx.com:zcu104:part0:1.1",
     ),
     Board.KV260: BoardSpec(
         "KV260_SOM",
@@ -54,6 +82,15 @@ BOARDS: dict[Board, BoardSpec] = {
         200.0,
         {"LUT": 117120, "FF": 234240, "BRAM_18K": 288, "URAM": 64, "DSP": 1248},
         "KV260_SOM",
+        board_part="xilinx.com:kv260_som:part0:1.3",
+    ),
+    Board.ULTRA96_V2: BoardSpec(
+        "Ultra96-V2",
+        "xczu3eg-sbva484-1-i",
+        150.0,
+        {"LUT": 70560, "FF": 141120, "BRAM_18K": 432, "URAM": 0, "DSP": 360},
+        "Ultra96-V2",
+        board_part="avnet.com:ultra96v2:part0:1.2",
     ),
 }
 

@@ -27,6 +27,7 @@ class Board(StrEnum):
     PYNQ_Z2 = "Pynq-Z2"
     ZCU104 = "ZCU104"
     KV260 = "KV260_SOM"
+    ULTRA96_V2 = "Ultra96-V2"
 
 
 @dataclass
