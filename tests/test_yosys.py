@@ -8,6 +8,7 @@ finn-rtllib's own lane formula, and the weight memory's bits against the memory 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import shutil
@@ -172,3 +173,34 @@ def test_exitflow_block_reads_alike_through_slang_and_read_verilog(tmp_path: Pat
         ref = synthesise(sources("exit_decision"), "exit_decision", tmp_path, other, params=params)
         # same flip-flops; LUTs differ by the version's mapper (ABC vs ABC9), not by frontend
         assert ref.ff == got.ff and ref.lut == pytest.approx(got.lut, rel=0.15)
+
+
+def test_headline_prefers_a_whole_top_and_sums_blocks_by_kind(tmp_path: Path) -> None:
+    from exitflow.hw.tools.synth_design import benchmark_keys, record_top
+    from exitflow.hw.tools.yosys import SynthResult
+
+    def part(kind: str, lut: int) -> dict:
+        return {"kind": kind, "yosys": {"LUT": lut, "FF": 1, "BRAM_18K": 0, "DSP": 0}}
+
+    report = {
+        "parts": {"decision0": part("decision", 50), "decision1": part("decision", 60),
+                  "cbuf0": part("cond_buffer", 100), "merge": part("merge", 270),
+                  "stage0": part("stage", 900)},
+        "totals": {"gated": {"yosys": {"LUT": 1380, "FF": 5, "BRAM_18K": 0, "DSP": 0},
+                             "yosys_over_finn": {"LUT": 1.4}},
+                   "baseline": {"yosys": {"LUT": 800, "FF": 2, "BRAM_18K": 1, "DSP": 3}}},
+    }  # fmt: skip
+    keys = benchmark_keys(report)
+    assert keys["decision_unit_luts"] == 110 and keys["cond_buffer_luts"] == 100
+    assert keys["merge_luts"] == 270 and keys["yosys_over_finn_lut"] == 1.4
+    assert keys["gated_lut"] == 1380 and keys["gated_source"] == "sum_of_parts"
+    assert keys["baseline_bram18"] == 1 and keys["baseline_dsp"] == 3
+    # a synthesised whole top replaces the sum of its parts in the headline
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "synth.json").write_text(json.dumps(report))
+    top = SynthResult("t", 2000, 900, 2, 20, 300, {}, 1.0, "log", "0.70")
+    record_top(tmp_path, "gated", top)
+    keys = benchmark_keys(json.loads((tmp_path / "build" / "synth.json").read_text()))
+    assert (keys["gated_lut"], keys["gated_ff"], keys["gated_bram18"], keys["gated_dsp"]) == (
+        2000, 900, 2, 20)  # fmt: skip
+    assert keys["gated_source"] == "top" and keys["baseline_lut"] == 800

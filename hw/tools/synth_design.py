@@ -31,9 +31,11 @@ from exitflow.hw.tools.yosys import SynthResult, Yosys
 
 __all__ = [
     "MERGE_ID_BITS",
+    "benchmark_keys",
     "compare",
     "fpga_family",
     "glue_blocks",
+    "record_top",
     "synthesise_design",
     "synthesise_partition",
 ]
@@ -225,3 +227,36 @@ def synthesise_design(
         log.info("%s: yosys %s, FINN %s", name, res.resources(), finn)
         save()
     return results
+
+
+def record_top(run_dir: Path, label: str, result: SynthResult) -> Path:
+    """Put a whole top's synthesis (label "gated" or "baseline": synthesise_top of the generated
+    accelerator) into build/synth.json under `tops`, beside the per-part results."""
+    from exitflow.layout import RunLayout
+
+    out_file = RunLayout(Path(run_dir)).build_dir / "synth.json"
+    report = json.loads(out_file.read_text()) if out_file.is_file() else {"parts": {}}
+    report.setdefault("tops", {})[label] = _entry("top", result, None)
+    return write_json(out_file, report)
+
+
+def benchmark_keys(report: dict[str, Any]) -> dict[str, float | None]:
+    """The headline figures of a synth.json: `gated_*`/`baseline_*` (lut, ff, bram18, dsp) from
+    the whole top where it was synthesised, else the sum of the parts; `yosys_over_finn_lut` of
+    the gated design (parts FINN estimates); LUTs of exitflow's blocks summed by kind."""
+    out: dict[str, float | None] = {}
+    names = {"LUT": "lut", "FF": "ff", "BRAM_18K": "bram18", "DSP": "dsp"}
+    for label in ("gated", "baseline"):
+        top = report.get("tops", {}).get(label)
+        res = top["yosys"] if top else report.get("totals", {}).get(label, {}).get("yosys", {})
+        for k, short in names.items():
+            out[f"{label}_{short}"] = res.get(k)
+        out[f"{label}_source"] = None if not res else ("top" if top else "sum_of_parts")  # type: ignore[assignment]
+    gated = report.get("totals", {}).get("gated", {}).get("yosys_over_finn", {})
+    out["yosys_over_finn_lut"] = gated.get("LUT")
+    parts = report.get("parts", {})
+    for key, kind in (("decision_unit_luts", "decision"), ("cond_buffer_luts", "cond_buffer"),
+                      ("merge_luts", "merge")):  # fmt: skip
+        found = [p["yosys"]["LUT"] for p in parts.values() if p.get("kind") == kind]
+        out[key] = sum(found) if found else None
+    return out
