@@ -204,3 +204,16 @@ def test_headline_prefers_a_whole_top_and_sums_blocks_by_kind(tmp_path: Path) ->
     assert (keys["gated_lut"], keys["gated_ff"], keys["gated_bram18"], keys["gated_dsp"]) == (
         2000, 900, 2, 20)  # fmt: skip
     assert keys["gated_source"] == "top" and keys["baseline_lut"] == 800
+
+
+def test_a_broken_or_missing_source_is_named(tmp_path: Path) -> None:
+    from exitflow.core.errors import SimulationError
+    from exitflow.hw.tools.yosys import synthesise
+
+    yosys = _yosys_or_skip()
+    bad = tmp_path / "bad.sv"
+    bad.write_text("module bad(input logic a, output logic y);\n  assign y = a &;\nendmodule\n")
+    with pytest.raises(SimulationError, match=r"bad\.sv:2.*\n(.|\n)*yosys\.log"):
+        synthesise([bad], "bad", tmp_path / "w", yosys)
+    with pytest.raises(PrerequisiteError, match=r"missing\.sv"):
+        synthesise([tmp_path / "missing.sv"], "bad", tmp_path / "w", yosys)

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from exitflow.core.errors import SimulationError, ToolMissingError
+from exitflow.core.errors import PrerequisiteError, SimulationError, ToolMissingError
 from exitflow.core.files import write_json, write_text
 
 __all__ = [
@@ -105,7 +105,13 @@ class Yosys:
             env["YOWASP_MOUNT"] = ":".join(f"{m}={m}" for m in _mount_points(mounts))
         cmd = [*self.command, "-q", "-l", str(log_file), "-s", str(script)]
         log.debug("yosys: %s", " ".join(cmd))
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+        try:
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise SimulationError(
+                f"yosys ran past {timeout} s on {script} (log so far: {log_file}). Fix: pass a "
+                "larger timeout, or synthesise the design part by part (synthesise_design)."
+            ) from exc
         if done.returncode != 0:
             text = log_file.read_text(errors="replace") if log_file.is_file() else ""
             errors = [ln for ln in (text + done.stdout + done.stderr).splitlines() if "ERROR" in ln]
@@ -316,9 +322,9 @@ def synthesise(
     sources = [Path(s).resolve() for s in sources]
     missing = [s for s in sources if not s.is_file()]
     if missing:
-        raise ToolMissingError(
+        raise PrerequisiteError(
             f"{top}: sources missing: {', '.join(map(str, missing))}. Fix: regenerate the HDL "
-            "(step_hw_codegen) or pass existing files."
+            "(rerun the build, whose step_hw_codegen writes it) or pass existing files."
         )
     out = Path(workdir).resolve() / f"{top}-{synth_key(sources, top, yosys, family, params)}"
     result_file = out / "result.json"
