@@ -11,6 +11,7 @@ import yaml
 from exitflow.core.files import write_text
 from exitflow.core.schema import ConfigError, check, from_dict, opt, to_dict
 from exitflow.hw.config import HwConfig, check_override_partitions, partition_names
+from exitflow.hw.rtl_config import RtlConfig
 from exitflow.quant.config import DatasetConfig, ModelConfig, PolicyConfig, TrainConfig
 from exitflow.quant.presets import resolve_topology
 from exitflow.sim.config import SimConfig
@@ -27,7 +28,8 @@ __all__ = [
 
 @dataclass
 class ProjectConfig:
-    """A whole early-exit design: data, network, training, exit policy, hardware, simulation."""
+    """A whole early-exit design: data, network, training, exit policy, hardware, simulation,
+    RTL co-simulation."""
 
     name: str = opt("design", "design name; names the run directory")
     output_dir: str | None = opt(None, "where artefacts go; None: runs/<name>")
@@ -37,6 +39,7 @@ class ProjectConfig:
     policy: PolicyConfig = opt(PolicyConfig(), "exit policy section")
     hw: HwConfig = opt(HwConfig(), "hardware build section")
     sim: SimConfig = opt(SimConfig(), "simulation section")
+    rtl: RtlConfig = opt(RtlConfig(), "RTL co-simulation section (the cosim step)")
 
     def __post_init__(self) -> None:
         check(

@@ -126,6 +126,17 @@ class RunLayout:
     def finn_dir(self) -> Path:
         return self.build_dir / "finn"
 
+    @property
+    def checkpoints_dir(self) -> Path:
+        """FINN's graphs after each build step, per partition (the generated top reads them)."""
+        return self.build_dir / "checkpoints"
+
+    @property
+    def top_dir(self) -> Path:
+        """The generated RTL top and its Verilator builds (exitflow.hw.top; cached by source
+        digest, shared by the cosim step, the verilator driver and tests)."""
+        return self.build_dir / "rtl"
+
     # --- simulate
     @property
     def sim_dir(self) -> Path:
@@ -142,6 +153,23 @@ class RunLayout:
     @property
     def sim_frames(self) -> Path:
         return self.sim_dir / "frames.npz"
+
+    # --- cosim: the generated RTL top in Verilator against quant/ and the simulator
+    @property
+    def rtl_dir(self) -> Path:
+        return self.run_dir / "rtl"
+
+    @property
+    def rtl_report(self) -> Path:
+        return self.rtl_dir / "report.json"
+
+    @property
+    def rtl_report_md(self) -> Path:
+        return self.rtl_dir / "report.md"
+
+    @property
+    def rtl_frames(self) -> Path:
+        return self.rtl_dir / "frames.npz"
 
     # --- report: the run's summary
     @property

@@ -19,6 +19,7 @@ __all__ = [
     "EvaluateResult",
     "ExportResult",
     "ReportResult",
+    "RtlResult",
     "SimulateResult",
     "TrainResult",
     "result_from_record",
@@ -81,6 +82,25 @@ class SimulateResult:
     path: Path
     frames: int = 0
     exit_mismatches: int = 0
+
+
+@dataclass
+class RtlResult:
+    """cosim: `path` is rtl/report.json; `skipped` the reason when the RTL rung did not run.
+
+    fps_ratio is rtl_fps / sim_fps on the same frames and arrival; order_equal whether the RTL
+    delivered results in the cycle simulator's order."""
+
+    path: Path
+    skipped: str | None = None
+    frames: int = 0
+    exit_mismatches: int = 0
+    class_mismatches: int = 0
+    logit_mismatches: int = 0
+    rtl_fps: float = 0.0
+    sim_fps: float = 0.0
+    fps_ratio: float = 0.0
+    order_equal: bool = False
 
 
 @dataclass

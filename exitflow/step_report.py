@@ -26,9 +26,10 @@ SECTIONS = [
     ("Export", "manifest", "export"),
     ("Hardware build", "build_report", "build"),
     ("Simulation", "sim_report", "simulate"),
+    ("RTL co-simulation", "rtl_report", "cosim"),
 ]
 # markdown reports that the steps write themselves, linked from the summary
-MARKDOWN = ["eval_report_md", "build_report_md", "sim_report_md"]
+MARKDOWN = ["eval_report_md", "build_report_md", "sim_report_md", "rtl_report_md"]
 
 
 def _headline(data: Any, limit: int = 14) -> list[str]:

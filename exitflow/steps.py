@@ -179,6 +179,16 @@ _STEP_LIST = [
         config=("sim",),
     ),
     Step(
+        "cosim",
+        "exitflow.step_rtl:cosim_step",
+        "the generated RTL top in Verilator on real test frames, checked against quant/ and "
+        "compared with the cycle simulator",
+        reads=("hwdesc", "checkpoints_dir", "reference", "sim_report"),
+        writes=("rtl_dir",),
+        config=("sim", "rtl"),
+        ignore=("rtl.jobs",),
+    ),
+    Step(
         "report",
         "exitflow.step_report:summary",
         "one summary of every artefact of the run, naming what is missing or failed",
