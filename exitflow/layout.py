@@ -180,6 +180,11 @@ class RunLayout:
     def summary_json(self) -> Path:
         return self.run_dir / "report.json"
 
+    @property
+    def summary_html(self) -> Path:
+        """The self-contained page a person reads first (exitflow.report_html)."""
+        return self.run_dir / "report.html"
+
     # --- bookkeeping
     @property
     def config(self) -> Path:

@@ -192,7 +192,7 @@ _STEP_LIST = [
         "report",
         "exitflow.step_report:summary",
         "one summary of every artefact of the run, naming what is missing or failed",
-        writes=("summary_md", "summary_json"),
+        writes=("summary_md", "summary_json", "summary_html"),
         always=True,
     ),
 ]
