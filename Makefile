@@ -9,7 +9,7 @@ FMNIST := $(DATA)/fashion-mnist/train-images-idx3-ubyte.gz
 MNIST := $(DATA)/mnist/train-images-idx3-ubyte
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo test test-all lint format typecheck bench data venv clean rtl-tools
+.PHONY: demo test test-all lint format typecheck bench data venv clean rtl-tools pynq-check
 
 venv: $(STAMP)
 
@@ -44,6 +44,7 @@ demo: $(STAMP) $(FMNIST)
 test: $(STAMP) data rtl-tools
 	$(VENV)/bin/ruff check .
 	bash scripts/typecheck.sh
+	bash scripts/check_pynq_env.sh
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) -m "not vivado and not board and not gpu and not slow"
 
 test-all: $(STAMP) data rtl-tools
@@ -51,6 +52,10 @@ test-all: $(STAMP) data rtl-tools
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && bash scripts/typecheck.sh
+
+# the board driver in its own numpy<2 venv with pynq 4.0.0 (.venv-pynq; skips only without PyPI)
+pynq-check:
+	bash scripts/check_pynq_env.sh
 
 # mypy over the packages laid out as they install (exitflow.quant/.hw/.sim)
 typecheck: $(STAMP)
