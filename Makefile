@@ -9,7 +9,7 @@ FMNIST := $(DATA)/fashion-mnist/train-images-idx3-ubyte.gz
 MNIST := $(DATA)/mnist/train-images-idx3-ubyte
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo test test-all lint format typecheck bench data venv clean rtl-tools pynq-check
+.PHONY: demo test test-all lint format typecheck bench data venv clean rtl-tools pynq-check bitstream
 
 venv: $(STAMP)
 
@@ -66,6 +66,13 @@ format: $(STAMP)
 
 bench: $(STAMP) data
 	$(PY) benchmarks/run_all.py $(BENCH)
+
+# Vivado project, bitstream (where Vivado 2022.2/2024.2 is) and deploy package of a design,
+# published to bitstreams/<board>/<design>/ (docs/boards.md). Without Vivado: exit 4 after the
+# project and a package without .bit.
+bitstream: $(STAMP)
+	@test -n "$(CONFIG)" || { echo "usage: make bitstream CONFIG=design.yaml [BOARD=Pynq-Z2] [VIVADO=/path/to/vivado]"; exit 2; }
+	$(PY) scripts/bitstream.py --config $(CONFIG) $(if $(BOARD),--board $(BOARD)) $(if $(VIVADO),--vivado $(VIVADO))
 
 clean:
 	rm -rf $(VENV) build runs FINN_TMP .pytest_cache

@@ -171,6 +171,21 @@ class RunLayout:
     def rtl_frames(self) -> Path:
         return self.rtl_dir / "frames.npz"
 
+    # --- bitstream: the Vivado project of the generated top and the deploy package
+    @property
+    def bitstream_dir(self) -> Path:
+        return self.run_dir / "bitstream"
+
+    @property
+    def bitstream_project(self) -> Path:
+        """The self-contained Vivado project (create_project.tcl; output/ after Vivado)."""
+        return self.bitstream_dir / "project"
+
+    @property
+    def bitstream_package(self) -> Path:
+        """The deploy package (bit/hwh, driver, manifest.json, README)."""
+        return self.bitstream_dir / "package"
+
     # --- report: the run's summary
     @property
     def summary_md(self) -> Path:

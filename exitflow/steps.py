@@ -197,5 +197,22 @@ _STEP_LIST = [
     ),
 ]
 
+_STEP_LIST.append(
+    Step(
+        "bitstream",
+        "exitflow.step_bitstream:bitstream",
+        "the Vivado project of the generated top for hw.board, its bitstream where Vivado is "
+        "(else exit 4 after the rest), and the deploy package",
+        reads=("hwdesc",),
+        optional=("sim_report", "policy"),
+        writes=("bitstream_dir",),
+        config=("hw",),
+        ignore=("hw.workers", "hw.start_step", "hw.stop_step"),
+        options=("vivado",),
+    )
+)
+
 STEPS: dict[str, Step] = {s.name: s for s in _STEP_LIST}
-FLOW: list[str] = list(STEPS)
+# `exitflow run` stops before the bitstream: it needs an all-RTL design (hw.mvau_style: dsp)
+# and Vivado; `exitflow bitstream` runs it on its own
+FLOW: list[str] = [s for s in STEPS if s != "bitstream"]

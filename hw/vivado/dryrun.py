@@ -200,6 +200,9 @@ def _check_files(rep: DryRunReport, proj: VivadoProject, work: Path, recs: list[
     p += [f"the script adds {f}, which does not exist" for f, ok in added.items() if not ok]
     for s in proj.sources:
         copy = work / "vivado" / "src" / s["path"]
+        if not (work / s["path"]).is_file():
+            p.append(f"source {s['path']} is missing from the project folder")
+            continue
         if str(copy) not in added:
             p.append(f"source {s['path']} is not added to the project")
             continue
@@ -215,6 +218,8 @@ def _check_files(rep: DryRunReport, proj: VivadoProject, work: Path, recs: list[
         if not f.is_file() or sha256_file(f) != d["sha256"]:
             p.append(f"data file {d['path']} is missing or changed")
     for s in proj.sources:  # every data path a source names must be a copied file
+        if not (work / s["path"]).is_file():
+            continue
         text = (work / s["path"]).read_text()
         for rel in re.findall(re.escape(PROJECT_TOKEN) + r'/([^"]+)"', text):
             folder, prefix = rel.rsplit("/", 1)
@@ -227,7 +232,6 @@ def _check_design(
 ) -> None:
     p = rep.problems
     cells = {r[1]: (r[2], r[3]) for r in recs if r[0] == "cell"}
-    rep.cells = {name: kind for name, (_, kind) in cells.items()}
     shell_text = (work / "rtl" / f"{proj.shell}.v").read_text()
     shell_ports = parse_ports(shell_text, proj.shell)
     shell_intfs = parse_interfaces(shell_text)
@@ -242,6 +246,7 @@ def _check_design(
             kinds[name] = ip
             if ip not in _PINS and ip != "smartconnect":
                 p.append(f"cell {name} is IP {ip}, which the dry run does not know")
+    rep.cells = dict(kinds)
     ps_cells = [n for n, k in kinds.items() if k in ("processing_system7", "zynq_ultra_ps_e")]
     if [kinds[n] for n in ps_cells] != [proj.ps]:
         p.append(f"processing system cells {ps_cells} are not one {proj.ps}")
