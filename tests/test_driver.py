@@ -237,3 +237,13 @@ def test_copied_package_runs_without_exitflow(tmp_path: Path) -> None:
     res = run("run", str(pkg), str(tmp_path / "x.npz"))
     assert res.returncode == 3
     assert "error:" in res.stderr and "pynq" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_packet_size_divides_the_batch() -> None:
+    from exitflow.driver.device import packet_size
+
+    assert packet_size(10_000, 256) == 250 and packet_size(1000, 256) == 250
+    assert packet_size(5, 256) == 5 and packet_size(997, 256) == 1
+    for n in range(1, 300):
+        k = packet_size(n, 64)
+        assert n % k == 0 and 1 <= k <= 64

@@ -19,7 +19,7 @@ import numpy as np
 from .errors import DeviceError, ManifestError
 from .manifest import file_sha256
 
-__all__ = ["Device", "PynqDevice", "check_bitstream"]
+__all__ = ["Device", "PynqDevice", "check_bitstream", "packet_size"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,15 @@ class Device:
 
     def close(self) -> None:
         """Release the device."""
+
+
+def packet_size(frames: int, most: int) -> int:
+    """Records per DMA packet: the largest divisor of `frames` up to `most`, so that every
+    S2MM transfer ends at a TLAST (the shell raises it after every packet_records records)."""
+    for k in range(min(most, frames), 0, -1):
+        if frames % k == 0:
+            return k
+    return 1
 
 
 def check_bitstream(package: Path, manifest: dict[str, Any]) -> tuple[Path, Path]:
@@ -130,18 +139,26 @@ class PynqDevice(Device):
 
     def stream(self, words: np.ndarray, frames: int, timeout_s: float) -> Iterator[Chunk]:
         wb = int(self.manifest["record"]["word_bytes"])
+        max_bytes = int(getattr(self.dma.recvchannel, "_max_size", 0) or (1 << 14) - 1)
+        per = packet_size(frames, min(self.chunk, max(1, max_bytes // wb)))
+        period = self.manifest["registers"].get("packet_records")
+        if period is not None:  # the shell's TLAST period: one S2MM transfer per packet
+            self.write_reg(int(period), per)
+        elif per != 1 and frames % per:
+            log.warning("no packet_records register: the last transfer may never end")
+        if per == 1 and frames > 1:
+            log.warning("%d frames: one record per DMA transfer (give a count with a divisor "
+                        "up to %d for faster reads)", frames, self.chunk)  # fmt: skip
         inbuf = self._pynq.allocate(shape=words.shape, dtype=np.uint8)
         inbuf[:] = words
         inbuf.flush()
-        per = min(self.chunk, max(1, (int(getattr(self.dma, "buffer_max_size", 1 << 14))) // wb))
         outbuf = self._pynq.allocate(shape=(per, wb), dtype=np.uint8)
         t0 = time.perf_counter()
         self.dma.sendchannel.transfer(inbuf)  # non-blocking: records are read while it runs
         got = 0
         try:
             while got < frames:
-                n = min(per, frames - got)
-                self.dma.recvchannel.transfer(outbuf, nbytes=n * wb)
+                self.dma.recvchannel.transfer(outbuf)  # ends at the packet's TLAST
                 last = time.perf_counter()
                 while not self.dma.recvchannel.idle:
                     if self.dma.recvchannel.error:
@@ -150,6 +167,7 @@ class PynqDevice(Device):
                         return
                 outbuf.invalidate()
                 t = time.perf_counter() - t0
+                n = min(per, frames - got)
                 got += n
                 yield np.array(outbuf[:n]), np.full(n, t)
             self.dma.sendchannel.wait()
