@@ -25,6 +25,7 @@ HEADLINE = [
     ("accuracy_drop", "drop versus the final exit", "evaluate"),
     ("throughput_fps", "throughput (frames/s, simulated)", "simulate"),
     ("gain_equal_resources", "gain over the single-exit baseline at equal resources", "simulate"),
+    ("gain_iso_resource", "gain at equal resource fraction (DSE iso-resource sweep)", "dse"),
     ("fraction_of_bound", "fraction of the physical bound", "simulate"),
     ("resource_fraction", "resource fraction of the board", "build"),
 ]
@@ -44,7 +45,6 @@ def _read(path: Path) -> Any:
 def load_reports(run_dir: Path) -> dict[str, Any]:
     """Every report the page draws on, by short name (None: not there)."""
     lay = RunLayout(run_dir)
-    dse = lay.run_dir / "dse"
     return {
         "eval": _read(lay.eval_report),
         "policy": _read(lay.policy),
@@ -52,7 +52,7 @@ def load_reports(run_dir: Path) -> dict[str, Any]:
         "synth": _read(lay.build_dir / "synth.json"),
         "sim": _read(lay.sim_report),
         "rtl": _read(lay.run_dir / "rtl" / "report.json"),
-        "dse": _read(dse / "report.json") or _read(dse / "pareto.json"),
+        "dse": _read(lay.run_dir / "dse" / "report.json"),
     }
 
 
@@ -125,25 +125,31 @@ def _resources(build: dict[str, Any] | None, synth: dict[str, Any] | None) -> di
     }
 
 
-def _tradeoff(ev: dict[str, Any] | None, sim: dict[str, Any] | None, dse: Any) -> dict[str, Any]:
+def _tradeoff(
+    ev: dict[str, Any] | None, sim: dict[str, Any] | None, dse: Any, policy: Any = None
+) -> dict[str, Any]:
     """Accuracy against throughput: the DSE's Pareto front, else the calibrated trade-off curve."""
-    front = dse.get("pareto") if isinstance(dse, dict) else None
+    front = dse.get("pareto_front") if isinstance(dse, dict) else None
     if isinstance(front, list) and front:
-        pts = [
-            (_num(p.get("throughput_fps", p.get("fps"))), _num(p.get("accuracy")))
-            for p in front
-            if isinstance(p, dict)
-        ]
-        base = dse.get("baseline") if isinstance(dse.get("baseline"), dict) else {}
+        # DSE accuracies are on the validation split: the baseline's is the final exit's there
+        base_acc = _num((policy or {}).get("final_accuracy"))
+        chosen = dse.get("chosen") or {}
         return {
             "kind": "pareto",
-            "x": "throughput (frames/s)",
-            "curve": [p for p in pts if None not in p],
-            "baseline": [
-                _num(base.get("throughput_fps", base.get("fps"))),
-                _num(base.get("accuracy")),
+            "x": "throughput (frames/s, simulated on validation exits)",
+            "curve": sorted(
+                (_num(p.get("fps")), _num(p.get("accuracy")))
+                for p in front
+                if _num(p.get("fps")) and _num(p.get("accuracy")) is not None
+            ),
+            "baselines": [
+                [_num(b.get("fps")), base_acc, _num(b.get("resource_fraction"))]
+                for b in dse.get("baseline") or []
+                if _num(b.get("fps")) and base_acc is not None
             ],
-            "source": "dse/",
+            "chosen": [_num(chosen.get("fps")), _num(chosen.get("accuracy"))],
+            "iso_resource": [r for r in dse.get("iso_resource") or [] if isinstance(r, dict)],
+            "source": "dse/report.json",
         }
     if not ev:
         return {"missing": "evaluate"}
@@ -190,6 +196,7 @@ def _headline(reports: dict[str, Any], res: dict[str, Any]) -> dict[str, dict[st
             if _num(sim.get("gain_over_baseline"))
             else "",
         ),
+        "gain_iso_resource": _iso_gain(reports["dse"]),
         "fraction_of_bound": (
             sim.get("fraction_of_bound"),
             "sim/report.json",
@@ -217,6 +224,21 @@ def _headline(reports: dict[str, Any], res: dict[str, Any]) -> dict[str, dict[st
     return out
 
 
+def _iso_gain(dse: Any) -> tuple[Any, str, str]:
+    """The DSE's gain at its budget (else its largest budget with a gain), and the budget."""
+    rows = [r for r in (dse or {}).get("iso_resource") or [] if _num(r.get("gain"))]
+    if not rows:
+        return None, "dse/report.json", ""
+    budget = _num(dse.get("budget"))
+    row = next((r for r in rows if budget is not None and r.get("budget") == budget), rows[-1])
+    base = (row.get("baseline") or {}).get("fps")
+    return (
+        row["gain"],
+        "dse/report.json",
+        (f"at {100 * row['budget']:.0f} % of the board; baseline {_num(base) or 0:.0f} frames/s"),
+    )
+
+
 def _exits(ev: dict[str, Any] | None, sim: dict[str, Any] | None) -> dict[str, Any]:
     groups: dict[str, list[float]] = {}
     if ev:
@@ -238,7 +260,7 @@ def collect(run_dir: Path) -> dict[str, Any]:
     return {
         "headline": _headline(reports, res),
         "figures": {
-            "tradeoff": _tradeoff(reports["eval"], sim, reports["dse"]),
+            "tradeoff": _tradeoff(reports["eval"], sim, reports["dse"], reports["policy"]),
             "exits": _exits(reports["eval"], sim),
             "resources": res,
             "buffers": {"rows": sim.get("buffers", [])} if sim else {"missing": "simulate"},

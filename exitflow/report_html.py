@@ -59,7 +59,7 @@ def fmt_headline(key: str, value: float | None) -> str:
         return f"{100 * value:.2f} points"
     if key == "throughput_fps":
         return f"{value:,.0f} frames/s"
-    if key == "gain_equal_resources":
+    if key in ("gain_equal_resources", "gain_iso_resource"):
         return f"{value:.3f}x"
     if key in ("fraction_of_bound", "resource_fraction"):
         return f"{100 * value:.1f} %"
@@ -123,6 +123,12 @@ def _tradeoff(fig: dict[str, Any]) -> str:
         pt = fig.get(key)
         if pt and None not in pt:
             series.append(Series(name, [tuple(pt)], color, False, marker, 5.0))
+    base = [(b[0], b[1]) for b in fig.get("baselines", [])]
+    if base:
+        fractions = [f"at {100 * b[2]:.1f} % of the board" for b in fig["baselines"]]
+        series.append(
+            Series("single-exit baselines", base, "#444", False, "square", 4.0, fractions)
+        )
     svg = line_chart(series, fig["x"], "accuracy", "accuracy against throughput")
     legend = "".join(
         f"<li>{escape(s.name)}: {', '.join(f'({x:.3g}, {y:.4f})' for x, y in s.points[:1])}"
@@ -133,9 +139,30 @@ def _tradeoff(fig: dict[str, Any]) -> str:
         "MAC-bound throughput of each threshold setting on the test set (1 / MAC fraction), the "
         "simulated hardware at its measured gain over the single-exit baseline."
         if fig["kind"] == "curve"
-        else "Design points of the design-space exploration."
+        else "The exploration's Pareto front (validation accuracy); the baselines are the "
+        "single-exit network folded by the same search."
     )
-    return body + svg + f'<p class="note">{note}</p><ul class="note">{legend}</ul></section>'
+    return body + svg + f'<p class="note">{note}</p><ul class="note">{legend}</ul>' + _iso(fig)
+
+
+def _iso(fig: dict[str, Any]) -> str:
+    """The DSE's iso-resource sweep: baseline and gated design at each board fraction."""
+    rows = fig.get("iso_resource") or []
+    if not rows:
+        return "</section>"
+    cells = "".join(
+        f'<tr><td class="num">{100 * r.get("budget", 0):.0f} %</td>'
+        f'<td class="num">{_num((r.get("baseline") or {}).get("fps"), ".0f")}</td>'
+        f'<td class="num">{_num((r.get("gated") or {}).get("fps"), ".0f")}</td>'
+        f'<td class="num">{_num(r.get("gain"), ".3f") if r.get("gain") else escape(str(r.get("refused", "n/a")))}</td>'
+        f'<td class="num">{_num(r.get("fraction_of_bound"), ".3f")}</td></tr>'
+        for r in rows
+    )
+    return (
+        '<h3>Iso-resource sweep</h3><table id="iso"><tr><th class="num">board fraction</th>'
+        '<th class="num">baseline fps</th><th class="num">gated fps</th><th class="num">gain</th>'
+        f'<th class="num">fraction of bound</th></tr>{cells}</table></section>'
+    )
 
 
 def _exits(fig: dict[str, Any]) -> str:
@@ -255,10 +282,10 @@ def _rtl(fig: dict[str, Any]) -> str:
             + "</section>"
         )
     if fig.get("skipped"):
-        return (
-            f'<section id="rtl"><h2>{title}</h2><p class="skipped">Skipped: '
-            f"{escape(str(fig['skipped']))}</p></section>"
-        )
+        why = escape(str(fig.get("reason") or fig["skipped"]))
+        fix = f'<p class="note">{escape(str(fig["fix"]))}</p>' if fig.get("fix") else ""
+        return f'<section id="rtl"><h2>{title}</h2><p class="skipped">Skipped: {why}</p>{fix}</section>'
+
     labels = {
         "frames": "frames",
         "exit_mismatches": "exit mismatches vs quant/",
