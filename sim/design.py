@@ -14,6 +14,7 @@ from typing import cast
 from exitflow.sim.config import SimConfig
 from exitflow.sim.hwdesc import HwDesc, HwDescError, NodeDesc, PartitionDesc
 from exitflow.sim.model import CondBuffer, Link, Model, ModelError, NodeTiming, Segment, check_model
+from exitflow.sim.rtl_timing import RtlTiming
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,25 @@ def _timing(name: str, i: int, o: int, cycles: int, latency: int) -> NodeTiming:
     return NodeTiming.make(name, i, o, cycles, latency)
 
 
-def _part_nodes(p: PartitionDesc, inner: bool) -> list[tuple[NodeTiming, int | None]]:
+def _part_nodes(
+    p: PartitionDesc, inner: bool, timing: RtlTiming | None = None, writer_beats: int = 0
+) -> list[tuple[NodeTiming, int | None]]:
     """(node, depth of its input FIFO inside the partition) for one partition."""
+    measured = timing.partitions.get(p.name) if timing is not None else None
+    if measured is not None:
+        # measured with the top's width converter in front, a partition reads its writer's
+        # words (writer_beats): then no converter node is inserted before it
+        reads = {p.in_beats, writer_beats}
+        if len(measured.in_offsets) not in reads or len(measured.out_offsets) != p.out_beats:
+            raise HwDescError(
+                f"{p.name}: the measured RTL timing has {len(measured.in_offsets)} reads and "
+                f"{len(measured.out_offsets)} writes per frame, hwdesc {p.in_beats} and "
+                f"{p.out_beats}: timing.json belongs to another build. Fix: measure again."
+            )
+        node = NodeTiming.from_schedule(
+            p.name, measured.in_offsets, measured.out_offsets, measured.cycles_per_frame
+        )
+        return [(node, None)]
     if not inner or not p.nodes:
         return [
             (_timing(p.name, p.in_beats, p.out_beats, p.cycles_per_frame, p.latency_cycles), None)
@@ -78,8 +96,9 @@ class _Chain:
 class _Links:
     """FIFO depths from the description, with a default for streams it leaves out."""
 
-    def __init__(self, desc: HwDesc) -> None:
+    def __init__(self, desc: HwDesc, timing: RtlTiming | None = None) -> None:
         self.desc = desc
+        self.timing = timing
         self.default = desc.default_fifo_depth or DEFAULT_FIFO_DEPTH
         self.defaulted: list[str] = []
 
@@ -95,7 +114,8 @@ class _Links:
     def add_partition(
         self, chain: _Chain, p: PartitionDesc, first: Link | None, inner: bool
     ) -> None:
-        for j, (node, depth) in enumerate(_part_nodes(p, inner)):
+        prev = chain.nodes[-1].out_beats if chain.nodes else (chain.prev_out or 0)
+        for j, (node, depth) in enumerate(_part_nodes(p, inner, self.timing, prev)):
             if j == 0:
                 chain.add(node, first)
                 continue
@@ -104,13 +124,21 @@ class _Links:
             chain.add(node, Link(f"{chain.nodes[-1].name}->{node.name}", depth or self.default))
 
 
-def model_from_hwdesc(desc: HwDesc, cfg: SimConfig | None = None) -> Model:
-    """The timing model of `desc`, with the config's buffer overrides applied."""
+def model_from_hwdesc(
+    desc: HwDesc, cfg: SimConfig | None = None, timing: RtlTiming | None = None
+) -> Model:
+    """The timing model of `desc`, with the config's buffer overrides applied.
+
+    timing: measured RTL timing (sim.rtl_timing, build/rtl/timing.json): each measured
+    partition becomes one node with its measured beat schedule (preferred over FINN's
+    estimates and over sim.inner_nodes), the final exit gets the top's argmax unit as a branch
+    node, and FIFOs and buffers take the top's depths (the config's overrides still win).
+    """
     cfg = cfg or SimConfig()
     inner = cfg.inner_nodes
     stages = desc.stage_order()
     pos = {s.name: i for i, s in enumerate(stages)}
-    links = _Links(desc)
+    links = _Links(desc, timing)
     segments: list[Segment] = []
     first = 0
     for ex in desc.exits:
@@ -132,6 +160,11 @@ def model_from_hwdesc(desc: HwDesc, cfg: SimConfig | None = None) -> Model:
         branch = _Chain(chain.nodes[-1].out_beats)
         links.add_partition(branch, head, links.between(ex.after, head.name), inner)
         verdict, cbuf = None, None
+        if ex.decision is None and timing is not None and timing.final_argmax is not None:
+            ii, lat = timing.final_argmax  # the top's argmax unit (docs/rtl.md)
+            arg = _timing(f"argmax{ex.index}", desc.num_classes, 1, ii, lat)
+            name = f"{head.name}->{arg.name}"
+            branch.add(arg, Link(name, timing.fifo_depths.get(name, DWC_FIFO_DEPTH)))
         if ex.decision is not None:
             dec = desc.partition(ex.decision)
             links.add_partition(branch, dec, links.between(head.name, dec.name), False)
@@ -181,6 +214,17 @@ def model_from_hwdesc(desc: HwDesc, cfg: SimConfig | None = None) -> Model:
         check_model(model)
     except ModelError as exc:
         raise HwDescError(f"{desc.source}: {exc}") from None
+    if timing is not None:
+        known = {ln.name for ln in model.links()}
+        cbufs = {s.cbuf.name for s in model.segments if s.cbuf is not None}
+        model = model.with_depths(
+            fifo={k: v for k, v in timing.fifo_depths.items() if k in known},
+            cbuf_frames={
+                k: v
+                for k, v in timing.cond_buffer_frames.items()
+                if k in cbufs and cfg.cond_buffer_frames is None
+            },
+        )
     if cfg.fifo_depths:
         model = model.with_depths(fifo=cfg.fifo_depths)
     return model

@@ -10,6 +10,7 @@ element is defined in docs/simulator.md; this module only derives the per-beat c
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -85,6 +86,57 @@ class NodeTiming:
             dep=dep,
             dlat=out_off - in_off[dep],
             inflight=eff // ii + 1,
+        )
+
+    @classmethod
+    def from_schedule(
+        cls,
+        name: str,
+        in_off: np.ndarray | Sequence[int],
+        out_off: np.ndarray | Sequence[int],
+        ii: int,
+    ) -> NodeTiming:
+        """A node with a measured beat schedule (e.g. FINN's RTL in Verilator) instead of even pacing.
+
+        in_off / out_off: cycle of every read / write of one frame in an empty pipeline, relative
+        to any origin (shifted so the first read is at 0); ii: cycles per frame in steady state.
+        Reads and writes must be strictly increasing (one beat per cycle), the first write after
+        the first read, and each side's span shorter than ii. dep and dlat follow from the
+        schedule as in `make`: an output beat waits for the last input beat read before it.
+        """
+        i = np.asarray(in_off, dtype=np.int64)
+        o = np.asarray(out_off, dtype=np.int64)
+        if i.ndim != 1 or o.ndim != 1 or not len(i) or not len(o):
+            raise ModelError(f"node {name}: a schedule needs at least one read and one write")
+        o, i = o - i[0], i - i[0]
+        if (np.diff(i) < 1).any() or (np.diff(o) < 1).any():
+            raise ModelError(f"node {name}: reads and writes must be strictly increasing cycles")
+        if o[0] < 1 or o[-1] <= i[-1]:
+            raise ModelError(
+                f"node {name}: its first write must follow its first read and its last write "
+                "its last read (as in `make`; the engines' counters rely on it)"
+            )
+        if ii <= int(i[-1]) or ii <= int(o[-1] - o[0]):
+            raise ModelError(
+                f"node {name}: cycles_per_frame {ii} must exceed the span of a frame's reads "
+                f"({int(i[-1])}) and writes ({int(o[-1] - o[0])})"
+            )
+        dep = np.searchsorted(i, o, side="left").astype(np.int64) - 1
+        eff = int(o[-1])
+        return cls(
+            name=name,
+            in_beats=len(i),
+            out_beats=len(o),
+            ii=int(ii),
+            latency=eff,
+            in_off=i,
+            out_off=o,
+            rgap0=int(ii) - int(i[-1]),
+            wgap0=int(ii) - int(o[-1] - o[0]),
+            out_rel=o - o[0],
+            dep=dep,
+            dlat=o - i[dep],
+            inflight=eff // int(ii) + 1,
         )
 
 

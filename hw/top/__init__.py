@@ -8,6 +8,7 @@ class and logits with quant/'s reference (export/reference.npz). docs/rtl.md, "T
 
 from exitflow.hw.top.cosim import CosimResult, FrameRecord, check_against_reference, cosim
 from exitflow.hw.top.generate import RecordFormat, TopDesign, generate_top
+from exitflow.hw.top.measure import measure_partition_timing
 
 __all__ = [
     "CosimResult",
@@ -17,4 +18,5 @@ __all__ = [
     "check_against_reference",
     "cosim",
     "generate_top",
+    "measure_partition_timing",
 ]
