@@ -64,23 +64,23 @@ NEVER_FIRES = 0x7FFF_FFFF
 def cosim_step(run: Run) -> RtlResult:
     """Co-simulate the run's generated RTL top; write rtl/{report.json, report.md, frames.npz}.
 
-    rtl.cosim off, or auto on a machine without Verilator or a design with a layer FINN has in
+    rtl.cosim skip, or auto on a machine without Verilator or a design with a layer FINN has in
     HLS only: the report records the skip and its reason. Raises ToolMissingError /
-    PrerequisiteError for those under rtl.cosim on, VerificationError (outputs kept) when a
+    PrerequisiteError for those under rtl.cosim required, VerificationError (outputs kept) when a
     frame's exit, class or logits differ from export/reference.npz or the throughput gap
     exceeds rtl.max_fps_gap.
     """
     lay, rc = run.layout, run.cfg.rtl
-    if rc.cosim == CosimMode.OFF:
-        return _skip(run, "rtl.cosim is off", "set rtl.cosim: auto (or on)")
+    if rc.cosim == CosimMode.SKIP:
+        return _skip(run, "rtl.cosim is skip", "set rtl.cosim: auto (or required)")
     try:
         design, model = prepare(
             run.run_dir, frames=rc.frames, jobs=rc.jobs, sim_report=lay.sim_report
         )
     except (ToolMissingError, PrerequisiteError) as exc:
-        if rc.cosim == CosimMode.ON:
+        if rc.cosim == CosimMode.REQUIRED:
             raise
-        return _skip(run, str(exc), "fix the above, or set rtl.cosim: off to skip on purpose")
+        return _skip(run, str(exc), "fix the above, or set rtl.cosim: skip to skip on purpose")
     desc = load_hwdesc(lay.hwdesc)
     with np.load(lay.reference) as data:
         ref = {k: data[k] for k in data.files}

@@ -11,11 +11,12 @@ __all__ = ["CosimMode", "RtlConfig"]
 
 
 class CosimMode(StrEnum):
-    """Whether the cosim step runs, and what it does with a design it cannot co-simulate."""
+    """Whether the cosim step runs, and what it does with a design it cannot co-simulate (no
+    on/off: YAML reads those as booleans)."""
 
     AUTO = "auto"  # run; a design or machine that cannot is skipped, with the reason recorded
-    ON = "on"  # run; no Verilator or an HLS layer is an error
-    OFF = "off"  # skip (recorded as skipped, with this key as the reason)
+    REQUIRED = "required"  # run; no Verilator or an HLS layer is an error
+    SKIP = "skip"  # skip (recorded as skipped, with this key as the reason)
 
 
 @dataclass
@@ -24,9 +25,9 @@ class RtlConfig:
 
     cosim: CosimMode = opt(
         CosimMode.AUTO,
-        "on: co-simulate the generated top (no Verilator: ToolMissingError; an HLS layer: "
+        "required: co-simulate the generated top (no Verilator: ToolMissingError; an HLS layer: "
         "PrerequisiteError); auto: the same, but such a design or machine is skipped with its "
-        "reason in rtl/report.json; off: skip",
+        "reason in rtl/report.json; skip: do not co-simulate",
     )
     frames: int = opt(300, "test frames co-simulated, arriving as sim.arrival says")
     first_image: int = opt(0, "index in export/reference.npz of the first frame co-simulated")

@@ -1,0 +1,184 @@
+"""RTL co-simulation benchmark: the whole generated top of the 3-exit design in Verilator.
+
+Input: the real run runs/bench-fmnist3 (built with hw.mvau_style: dsp by `make bench`'s earlier
+benchmarks, and simulated: the top's FIFO and buffer depths come from sim/report.json).
+
+1. The cosim step (exitflow.step_rtl) on --frames test frames (10,000: the whole test set),
+   arriving as the run's sim.arrival says, no output back-pressure: exit, class and logit
+   mismatches against export/reference.npz, rtl_fps / sim_fps on the same frames, Verilator's
+   wall time and simulated cycles per second.
+2. A no-exit stream: every non-final threshold register written (AXI-Lite) to a value no
+   decision reaches, --noexit-frames frames; every frame must leave at the last exit with the
+   reference's final-exit logits, and its throughput is compared with the simulator's no-exit
+   run on the same depths.
+3. Glue cost from yosys synth_xilinx (exitflow.hw.tools.synth_rtl): the decision unit for 10
+   classes, 8-bit logits, margin policy; the design's conditional buffers (summed) and merge.
+   Whole-design synthesis keys (gated_*, baseline_*, yosys_over_finn_lut) are taken from the
+   run's build/synth.json when it holds a synthesised whole top (exitflow.hw.tools.synth_design
+   .record_top), else left out (the log says so).
+
+Run: .venv/bin/python benchmarks/bench_rtl.py [--run DIR] [--frames N] [--noexit-frames M]
+[--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from common import REPO, add_json_option, bench_run_dir, flow, run_config, write_benchmark
+
+from exitflow import RunLayout
+from exitflow.hw.rtl_config import CosimMode
+
+log = logging.getLogger("bench_rtl")
+RUN = bench_run_dir("fmnist3")
+
+
+def _cosim(run_dir: Path, frames: int) -> dict[str, float]:
+    """The cosim step on `frames` frames; its report's figures."""
+    cfg = run_config(run_dir, REPO / "configs" / "fmnist3.yaml")
+    cfg.rtl.frames, cfg.rtl.cosim, cfg.rtl.backpressure, cfg.rtl.jobs = (
+        frames,
+        CosimMode.REQUIRED,
+        0.0,
+        2,
+    )
+    flow(cfg, run_dir, steps=["simulate", "cosim"])
+    rep = json.loads(RunLayout(run_dir).rtl_report.read_text())
+    log.info(
+        "cosim: %d frames, %d/%d/%d mismatches, rtl/sim fps %.4f, %.1f s, %.0f cycles/s",
+        rep["frames"], rep["exit_mismatches"], rep["class_mismatches"], rep["logit_mismatches"],
+        rep["fps_ratio"], rep["rtl_seconds"], rep["rtl_cycles_per_second"],
+    )  # fmt: skip
+    return {
+        "rtl_frames": rep["frames"],
+        "rtl_exit_mismatches": rep["exit_mismatches"],
+        "rtl_class_mismatches": rep["class_mismatches"],
+        "rtl_logit_mismatches": rep["logit_mismatches"],
+        "rtl_fps_over_sim_fps": rep["fps_ratio"],
+        "rtl_seconds": rep["rtl_seconds"],
+        "rtl_cycles_per_second": rep["rtl_cycles_per_second"],
+    }
+
+
+def _noexit(run_dir: Path, frames: int) -> dict[str, float]:
+    """No frame exits early (thresholds written over AXI-Lite): RTL vs simulator throughput."""
+    from exitflow.core.rules import predicted_class
+    from exitflow.hw.ops import axilite
+    from exitflow.hw.top import cosim
+    from exitflow.sim.decisions import never_exit
+    from exitflow.sim.hwdesc import load_hwdesc
+    from exitflow.sim.run import simulate
+    from exitflow.step_rtl import NEVER_FIRES, prepare, rtl_fps, sim_model_for
+
+    lay = RunLayout(run_dir)
+    cfg = run_config(run_dir, REPO / "configs" / "fmnist3.yaml")
+    design, model = prepare(run_dir, frames=frames, sim_report=lay.sim_report)
+    last = len(design.plan.exits) - 1
+    writes = [(axilite.threshold_addr(k), NEVER_FIRES) for k in range(last)]
+    ref = dict(np.load(lay.reference))
+    t0 = time.perf_counter()
+    res = cosim(design, ref, frames=frames, backpressure=0.0, reg_writes=writes, model=model)
+    wall = time.perf_counter() - t0
+    want = np.asarray(ref["logits"][:frames, last], np.int64)
+    got = np.array([r.logits for r in res.records], np.int64)
+    bad_logits = int((got != want).any(axis=1).sum())
+    bad = int((res.exits != last).sum()) + int((res.classes != predicted_class(want)).sum())
+    if bad or bad_logits:
+        raise SystemExit(
+            f"no-exit stream: {bad} frames left early or with another class, {bad_logits} with "
+            "other logits than the reference's final exit"
+        )
+    desc = load_hwdesc(lay.hwdesc)
+    sim_model, _ = sim_model_for(design, desc, cfg.sim)
+    sim = simulate(sim_model, never_exit(frames, last + 1))
+    from exitflow.sim.analysis import throughput_fps
+
+    r_fps, s_fps = rtl_fps(res, desc.clock_mhz), throughput_fps(sim, desc.clock_mhz)
+    log.info(
+        "no-exit: %d frames at the last exit, RTL %.1f fps, simulator %.1f fps (ratio %.4f), "
+        "%.1f s", frames, r_fps, s_fps, r_fps / s_fps, wall,
+    )  # fmt: skip
+    return {
+        "rtl_noexit_frames": frames,
+        "rtl_noexit_fps_over_sim_fps": r_fps / s_fps,
+        "rtl_noexit_seconds": round(wall, 2),
+    }
+
+
+def _glue(run_dir: Path) -> dict[str, float]:
+    """LUTs of exitflow's glue blocks from yosys synth_xilinx."""
+    from exitflow.hw.ops import exit_decision, sources
+    from exitflow.hw.tools.synth_design import glue_blocks
+    from exitflow.hw.tools.synth_rtl import synthesise_top
+    from exitflow.hw.tools.yosys import find_yosys
+
+    lay = RunLayout(run_dir)
+    work = lay.top_dir / "yosys"
+    ys = find_yosys()
+    params = dict(exit_decision.params("margin", 10, 8, 5))
+    dec = synthesise_top(sources("exit_decision"), "exit_decision", work, ys, params=params)
+    out = {"decision_unit_luts": float(dec.lut)}
+    blocks = glue_blocks(json.loads(lay.hwdesc.read_text()))
+    cbuf = merge = 0
+    for name, (top, srcs, p) in blocks.items():
+        res = synthesise_top(srcs, top, work, ys, params=dict(p))
+        log.info("yosys %s (%s): %d LUT, %d FF, %d BRAM18", name, top, res.lut, res.ff, res.bram18)
+        if top == "cond_buffer":
+            cbuf += res.lut
+        elif top == "merge":
+            merge += res.lut
+    out.update(cond_buffer_luts=float(cbuf), merge_luts=float(merge))
+    log.info("glue LUTs: %s", out)
+    return out
+
+
+def _synthesis(run_dir: Path) -> dict[str, float]:
+    """Whole-design keys from build/synth.json when a whole top was synthesised there."""
+    path = RunLayout(run_dir).build_dir / "synth.json"
+    report = json.loads(path.read_text()) if path.is_file() else {}
+    if not report.get("tops"):
+        log.warning(
+            "no synthesised whole top in %s: gated_*, baseline_* and yosys_over_finn_lut are "
+            "left out (exitflow.hw.tools.synth_design.record_top writes them)", path
+        )  # fmt: skip
+        return {}
+    from exitflow.hw.tools.synth_design import benchmark_keys
+
+    keys = benchmark_keys(report)
+    wanted = [f"{s}_{r}" for s in ("gated", "baseline") for r in ("lut", "ff", "bram18", "dsp")]
+    return {k: keys[k] for k in [*wanted, "yosys_over_finn_lut"] if keys.get(k) is not None}  # type: ignore[misc]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, default=RUN, help="the run to co-simulate")
+    parser.add_argument("--frames", type=int, default=10_000, help="frames of the main stream")
+    parser.add_argument(
+        "--noexit-frames", type=int, default=1000, help="frames of the no-exit stream"
+    )
+    add_json_option(parser, "rtl")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    run_dir = args.run.resolve()
+    if not RunLayout(run_dir).hwdesc.is_file():
+        log.error("%s has no build/hwdesc.json: run bench_hw.py first", run_dir)
+        return 1
+    figures: dict[str, float] = {}
+    figures.update(_cosim(run_dir, args.frames))
+    figures.update(_noexit(run_dir, args.noexit_frames))
+    figures.update(_glue(run_dir))
+    figures.update(_synthesis(run_dir))
+    path = write_benchmark("rtl", figures, path=args.json)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
