@@ -6,8 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
-tree=.typecheck
-rm -rf "$tree"
+# a private tree per run: two checks at once (make lint beside make test) must not share one
+tree=$(mktemp -d "${TMPDIR:-/tmp}/exitflow-typecheck.XXXXXX")
+trap 'rm -rf "$tree"' EXIT
 mkdir -p "$tree/exitflow"
 for entry in exitflow/*; do
   ln -s "$repo/$entry" "$tree/exitflow/"
@@ -16,4 +17,5 @@ for pkg in quant hw sim; do
   ln -s "$repo/$pkg" "$tree/exitflow/$pkg"
 done
 cd "$tree"
-exec "$repo/.venv/bin/mypy" --config-file "$repo/pyproject.toml" -p exitflow "$@"
+"$repo/.venv/bin/mypy" --config-file "$repo/pyproject.toml" --cache-dir "$repo/.mypy_cache" \
+  -p exitflow "$@"
