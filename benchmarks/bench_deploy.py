@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import REPO, add_json_option, bench_run_dir, machine
+from common import DATA_ROOT, REPO, add_json_option, bench_run_dir, machine
 
 from exitflow.core.files import write_json
 from exitflow.core.policies import PolicySpec, apply_policy, threshold_for
@@ -71,6 +71,21 @@ def _threshold_mismatches(acc: ExitflowAccelerator, ref: dict, n: int) -> tuple[
             log.info("threshold %d := %d: histogram %s", k, ts[k], res.histogram)
     acc.set_thresholds(base)
     return bad, total
+
+
+def _test_images(run: Path, n_ref: int) -> tuple[np.ndarray | None, str]:
+    """The run's whole test set (reference.npz stores only its first images), or None."""
+    import exitflow
+    from exitflow.quant import load_splits
+
+    try:
+        cfg = exitflow.load_config(run / "config.yaml")
+        test = load_splits(cfg.dataset, DATA_ROOT).test
+    except Exception as exc:  # the figure then covers reference.npz's images only
+        return None, f"test set not loaded ({type(exc).__name__}: {exc})"
+    if len(test.images) != n_ref:
+        return None, f"test set has {len(test.images)} images, reference.npz {n_ref} rows"
+    return test.images, f"{len(test.images)} test images of {cfg.dataset.name}"
 
 
 def _dry_runs(design: Any, details: dict) -> tuple[int, int]:
@@ -116,13 +131,15 @@ def main() -> int:
     }
     f: dict[str, float] = {}
 
-    sim = ExitflowAccelerator(run, "sim")
-    n_sim = min(args.sim_frames, len(ref["input"]))
-    res = sim.infer(ref["input"][:n_sim])
+    full, details["sim_images"] = _test_images(run, len(ref["logits"]))
+    sim = ExitflowAccelerator(run, "sim", test_images=full)
+    images = full if full is not None else ref["input"]
+    n_sim = min(args.sim_frames, len(images))
+    res = sim.infer(images[:n_sim])
     f["driver_sim_frames"], f["driver_sim_mismatches"] = n_sim, _mismatches(res, ref, n_sim)
     details["sim_exit_histogram"] = res.histogram
     details["sim_throughput_fps"] = res.throughput_fps
-    bad_s, tot_s = _threshold_mismatches(sim, ref, n_sim)
+    bad_s, tot_s = _threshold_mismatches(sim, {**ref, "input": images}, n_sim)
 
     rtl = ExitflowAccelerator(run, "verilator", design=design, backpressure=0.3, seed=1)
     n_rtl = min(args.rtl_frames, len(ref["input"]))

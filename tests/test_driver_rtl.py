@@ -23,7 +23,13 @@ pytest.importorskip("finn")
 from exitflow.config import config_from_dict
 from exitflow.context import RunContext, ToolPaths
 from exitflow.core.policies import PolicySpec, apply_policy, threshold_for
-from exitflow.driver import ExitflowAccelerator, ManifestError, manifest_from_run, write_manifest
+from exitflow.driver import (
+    DeviceError,
+    ExitflowAccelerator,
+    ManifestError,
+    manifest_from_run,
+    write_manifest,
+)
 from exitflow.driver.cli import main as driver_main
 from exitflow.hw.build import run_build
 from exitflow.hw.top import generate_top
@@ -116,6 +122,11 @@ def test_sim_backend_equals_reference_on_every_image(built) -> None:
     _check(res, ref, n)
     assert acc.counters() == res.histogram and acc.frames_in() == n
     assert res.throughput_fps and res.arrival_order.tolist() != list(range(n))
+    # frames beyond reference.npz's stored images come from the run's test set, checked first
+    with pytest.raises(DeviceError, match="not the test set"):
+        ExitflowAccelerator(run_dir, "sim", test_images=ref["input"][::-1])
+    again = ExitflowAccelerator(run_dir, "sim", test_images=ref["input"])
+    _check(again.infer(ref["input"][:50]), ref, 50)
 
 
 def test_package_reference_and_rebuilt_run_refused(built, tmp_path: Path) -> None:

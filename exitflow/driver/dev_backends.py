@@ -152,7 +152,11 @@ class SimDevice(_Registers):
 
     name = "sim"
 
-    def __init__(self, manifest: dict[str, Any], run_dir: Path | None = None) -> None:
+    def __init__(
+        self, manifest: dict[str, Any], run_dir: Path | None = None, test_images: Any = None
+    ) -> None:
+        """test_images: the run's whole test set (uint8, in reference.npz's row order), for
+        frames beyond the images reference.npz stores (its first 1,000)."""
         super().__init__(manifest)
         from exitflow.core.policies import PolicySpec
         from exitflow.sim import load_hwdesc, model_from_hwdesc
@@ -169,6 +173,17 @@ class SimDevice(_Registers):
             raise DeviceError(f"{ref_path} is missing: run `exitflow export`")
         with np.load(ref_path) as z:
             images, self.logits = z["input"], z["logits"].astype(np.int64)
+        if test_images is not None:
+            full = np.asarray(test_images)
+            k = min(len(images), len(full))
+            if len(full) > len(self.logits) or not np.array_equal(
+                full[:k].reshape(k, -1), images[:k].reshape(k, -1)
+            ):
+                raise DeviceError(
+                    f"test_images ({len(full)}) are not the test set reference.npz was computed "
+                    f"on ({len(self.logits)} rows; its first {len(images)} images differ)"
+                )
+            images = full
         per = int(manifest["input"]["words_per_frame"])
         packed = pack_images(images, manifest["input"]).reshape(len(images), -1)
         self.index = {packed[i].tobytes(): i for i in range(len(images))}
