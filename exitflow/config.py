@@ -10,6 +10,7 @@ import yaml
 
 from exitflow.core.files import write_text
 from exitflow.core.schema import ConfigError, check, from_dict, opt, to_dict
+from exitflow.dse.config import DseConfig
 from exitflow.hw.config import HwConfig, check_override_partitions, partition_names
 from exitflow.hw.rtl_config import RtlConfig
 from exitflow.quant.config import DatasetConfig, ModelConfig, PolicyConfig, TrainConfig
@@ -39,6 +40,7 @@ class ProjectConfig:
     policy: PolicyConfig = opt(PolicyConfig(), "exit policy section")
     hw: HwConfig = opt(HwConfig(), "hardware build section")
     sim: SimConfig = opt(SimConfig(), "simulation section")
+    dse: DseConfig = opt(DseConfig(), "design-space exploration section")
     rtl: RtlConfig = opt(RtlConfig(), "RTL co-simulation section (the cosim step)")
 
     def __post_init__(self) -> None:

@@ -186,6 +186,34 @@ class RunLayout:
         """The deploy package (bit/hwh, driver, manifest.json, README)."""
         return self.bitstream_dir / "package"
 
+    # --- dse: design-space exploration (docs/dse.md)
+    @property
+    def dse_dir(self) -> Path:
+        return self.run_dir / "dse"
+
+    @property
+    def dse_report(self) -> Path:
+        return self.dse_dir / "report.json"
+
+    @property
+    def dse_report_md(self) -> Path:
+        return self.dse_dir / "report.md"
+
+    @property
+    def dse_overlay(self) -> Path:
+        """The chosen design's config sections (policy thresholds, hw folding and buffers)."""
+        return self.dse_dir / "overlay.yaml"
+
+    @property
+    def dse_design(self) -> Path:
+        """The run's config with the overlay merged: `exitflow build -c` it."""
+        return self.dse_dir / "design.yaml"
+
+    @property
+    def dse_cache(self) -> Path:
+        """Cached foldings and simulations (kept across reruns: outside dse/)."""
+        return self.run_dir / "cache" / "dse"
+
     # --- report: the run's summary
     @property
     def summary_md(self) -> Path:

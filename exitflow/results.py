@@ -16,6 +16,7 @@ from exitflow.layout import RunLayout
 __all__ = [
     "BuildResult",
     "CalibrateResult",
+    "DseResult",
     "EvaluateResult",
     "ExportResult",
     "ReportResult",
@@ -101,6 +102,17 @@ class RtlResult:
     sim_fps: float = 0.0
     fps_ratio: float = 0.0
     order_equal: bool = False
+
+
+@dataclass
+class DseResult:
+    """dse: `path` is dse/report.json; `design` the chosen design's config (None: none fits)."""
+
+    path: Path
+    design: Path | None = None
+    candidates: int = 0
+    simulated: int = 0
+    minutes: float = 0.0
 
 
 @dataclass

@@ -189,6 +189,15 @@ _STEP_LIST = [
         ignore=("rtl.jobs",),
     ),
     Step(
+        "dse",
+        "exitflow.step_dse:dse",
+        "design-space exploration: exits, thresholds, folding and buffers for the board's budget",
+        reads=("manifest", "policy", "outputs_val", "build_report"),
+        writes=("dse_dir",),
+        config=("dse", "hw"),
+        ignore=("dse.workers", "dse.ray_address", "hw.workers", "hw.start_step", "hw.stop_step"),
+    ),
+    Step(
         "report",
         "exitflow.step_report:summary",
         "one summary of every artefact of the run, naming what is missing or failed",
@@ -215,4 +224,5 @@ _STEP_LIST.append(
 STEPS: dict[str, Step] = {s.name: s for s in _STEP_LIST}
 # `exitflow run` stops before the bitstream: it needs an all-RTL design (hw.mvau_style: dsp)
 # and Vivado; `exitflow bitstream` runs it on its own
-FLOW: list[str] = [s for s in STEPS if s != "bitstream"]
+# nor dse: a search is run on purpose (`exitflow dse`, docs/dse.md)
+FLOW: list[str] = [s for s in STEPS if s not in ("bitstream", "dse")]

@@ -1,0 +1,131 @@
+"""Candidates: a threshold point, per-stage folding targets and a buffer depth, and their figures.
+
+Each candidate is screened analytically first (resources from the folded estimates, expected
+throughput min_p f_clk / (II_p x P_p) over partitions p with reach P_p); only the ones that can
+matter (on the analytic front, best within each budget, cheapest to match each baseline) are
+simulated, at every buffer depth, on the validation exit sequence.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from exitflow.core.hwdesc import hwdesc_from_dict
+from exitflow.dse.compose import Topology, compose, resource_fraction
+from exitflow.dse.evaluate import evaluate_design, no_exit_fps
+from exitflow.dse.space import CycleGrid, ThresholdPoint, stage_reach
+
+__all__ = ["Candidate", "partition_targets", "simulate_job", "stage_targets"]
+
+
+@dataclass
+class Candidate:
+    """One design: exits and thresholds (point), stage targets, and what was measured."""
+
+    point: ThresholdPoint
+    targets: tuple[int, ...]  # target cycles per stage
+    slack: float
+    floor_cap: int | None = None
+    depth: int = 0
+    resources: dict[str, float] = field(default_factory=dict)
+    fraction: float = math.inf
+    binding: str = ""
+    analytic_fps: float = 0.0
+    no_exit_fps: float = 0.0
+    reached: bool = True
+    sim: dict[str, Any] | None = None
+    desc: dict[str, Any] | None = None
+
+    @property
+    def key(self) -> tuple:
+        return (self.point.keep, self.point.thresholds, self.targets, self.depth)
+
+    @property
+    def fps(self) -> float:
+        return float(self.sim["fps"]) if self.sim else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        out = {
+            **self.point.to_dict(),
+            "stage_target_cycles": list(self.targets),
+            "rate_slack": self.slack,
+            "floor_cap_cycles": self.floor_cap,
+            "cond_buffer_frames": self.depth,
+            "resources": {k: round(v, 1) for k, v in self.resources.items()},
+            "resource_fraction": self.fraction,
+            "binding_resource": self.binding,
+            "analytic_fps": self.analytic_fps,
+            "no_exit_fps": self.no_exit_fps,
+            "targets_reached": self.reached,
+        }
+        if self.sim:
+            out.update({k: self.sim[k] for k in ("fps", "latency_p50_us", "latency_p99_us")})
+            out["sim_frames"] = self.sim["frames"]
+        return out
+
+
+def stage_targets(
+    topo: Topology, point: ThresholdPoint, fps: float, slack: float, floor: float,
+    clock_mhz: float, grid: CycleGrid, cap: int | None,
+) -> tuple[int, ...]:  # fmt: skip
+    """Per-stage target cycles for frame rate `fps` into stage 0."""
+    reach = stage_reach(point.exit_index, topo.exit_after, topo.num_stages)
+    out = []
+    for k, p in enumerate(reach):
+        rate = 1.0 if k == 0 else min(1.0, max(floor, slack * p))
+        t = grid.floor(clock_mhz * 1e6 / (fps * rate))
+        out.append(t if cap is None else min(t, cap))
+    return tuple(out)
+
+
+def partition_targets(topo: Topology, keep: tuple[int, ...], targets: tuple[int, ...]):
+    """(partition, target) of every partition of a design keeping exits `keep`."""
+    pairs = [(f"stage{k}", t) for k, t in enumerate(targets)]
+    last = len(topo.exit_after) - 1
+    for e in [*keep, last]:
+        t = targets[topo.exit_after[e]]
+        pairs.append((f"head{e}", t))
+        if e != last:
+            pairs.append((f"decision{e}", t))
+    return pairs
+
+
+def remap(exit_index: np.ndarray, keep: tuple[int, ...], num_exits: int) -> np.ndarray:
+    """Exit numbers of the design that keeps `keep` (dropped exits never fire)."""
+    kept = np.asarray([*keep, num_exits - 1])
+    return np.searchsorted(kept, exit_index).astype(np.int64)
+
+
+def fill(cand: Candidate, topo: Topology, ests: dict[str, dict], policy: dict, fifo: int,
+         clock: float, board: dict[str, int]) -> None:  # fmt: skip
+    """Compose the candidate, its resources, fraction and analytic figures."""
+    desc, res = compose(topo, ests, cand.point.keep, list(cand.point.integer), policy,
+                        cand.depth, fifo, clock)  # fmt: skip
+    cand.desc, cand.resources = desc.to_dict(), res
+    cand.fraction, cand.binding = resource_fraction(res, board)
+    cand.no_exit_fps = no_exit_fps(desc)
+    cand.reached = all(e.get("reached", True) for e in ests.values())
+    reach = stage_reach(cand.point.exit_index, topo.exit_after, topo.num_stages)
+    rate = []
+    for p in desc.partitions:
+        if p.kind == "stage":
+            share = reach[int(p.name.removeprefix("stage"))]
+        else:
+            src = desc.partition(p.reads or "")
+            while src.kind != "stage":
+                src = desc.partition(src.reads or "")
+            share = reach[int(src.name.removeprefix("stage"))]
+        rate.append(clock * 1e6 / (p.cycles_per_frame * max(share, 1e-9)))
+    for b in desc.cond_buffers:
+        share = reach[int(b.after.removeprefix("stage"))]
+        rate.append(clock * 1e6 / (max(1, b.cycles_per_frame or 1) * max(share, 1e-9)))
+    cand.analytic_fps = min(rate)
+
+
+def simulate_job(desc: dict[str, Any], exit_index: list[int]) -> dict[str, Any]:
+    """A pool job: simulate a composed design on an exit sequence (evaluate_design)."""
+    return evaluate_design(hwdesc_from_dict(desc, "a dse candidate"), np.asarray(exit_index))

@@ -1,0 +1,50 @@
+"""The chosen design as settings `exitflow build` reads: a config overlay and a whole config.
+
+dse/overlay.yaml holds only the sections the search decided: policy.thresholds (the chosen
+point of the trade-off curve), hw.target_fps and hw.stage_rate_fractions (the stage targets),
+hw.cond_buffer_frames, and hw.folding_overrides with every PE/SIMD the search's folding reached
+(so the build reproduces it exactly, also where the search raised FINN's mvau_wwidth_max).
+dse/design.yaml is the run's config with the overlay merged: `exitflow build -c
+<run>/dse/design.yaml -o <run>` builds it (calibrate and export rerun for the new thresholds).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from exitflow.dse.candidates import Candidate, partition_targets
+from exitflow.dse.compose import Topology
+
+__all__ = ["merge", "overlay"]
+
+
+def overlay(c: Candidate, topo: Topology, folds: dict[tuple[str, int], dict], clock_mhz: float
+            ) -> dict[str, Any]:  # fmt: skip
+    """The config sections of the chosen design (keep-all designs only: the build makes every
+    exit's hardware)."""
+    t0 = c.targets[0]
+    fps = clock_mhz * 1e6 / t0
+    overrides = {}
+    for name, t in partition_targets(topo, c.point.keep, c.targets):
+        fold = folds[(name, t)].get("folding") or {}
+        if fold:
+            overrides[name] = {node: dict(v) for node, v in fold.items()}
+    return {
+        "policy": {"thresholds": list(c.point.thresholds)},
+        "hw": {
+            "target_fps": round(fps, 3),
+            "stage_rate_fractions": [min(1.0, round(t0 / t, 6)) for t in c.targets],
+            "cond_buffer_frames": int(c.depth),
+            "folding_overrides": overrides,
+        },
+    }
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `over`'s keys set (sections merged one level deep)."""
+    out = copy.deepcopy(base)
+    for section, values in over.items():
+        out.setdefault(section, {})
+        out[section].update(copy.deepcopy(values))
+    return out

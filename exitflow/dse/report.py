@@ -1,0 +1,69 @@
+"""dse/report.md: the chosen design, the Pareto front and the iso-resource comparison."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["report_markdown"]
+
+
+def _f(v: Any, spec: str = ".3g") -> str:
+    if v is None:
+        return "-"
+    return format(v, spec) if isinstance(v, (int, float)) else str(v)
+
+
+def report_markdown(rep: dict[str, Any]) -> str:
+    """The report as Markdown."""
+    st = rep["stats"]
+    lines = [
+        f"# Design-space exploration ({rep['board']}, {rep['clock_mhz']:g} MHz)",
+        "",
+        f"Objective: {rep['chosen_rule']}. Accuracy: validation drop <= "
+        f"{rep['max_accuracy_drop']:g}. Resources: {rep['resources_from']}.",
+        f"Resource fraction: {rep['fraction_rule']}.",
+        f"Search: {st['candidates']} candidates, {st['simulated_designs']} simulated on "
+        f"{st['sim_frames']} validation frames, {st['partition_foldings']} partition foldings "
+        f"({st['cache_hits']} cache hits), {st['minutes']:.2f} min ({st['executor']}).",
+        "",
+        "## Chosen design",
+        "",
+    ]
+    c = rep.get("chosen")
+    if c:
+        lines += [
+            f"- exits kept {c['keep']}, thresholds {c['thresholds']} (validation accuracy "
+            f"{c['accuracy']:.4f}, MAC fraction {c['mac_fraction']:.3f})",
+            f"- stage targets {c['stage_target_cycles']} cycles/frame, buffers "
+            f"{c['cond_buffer_frames']} frames",
+            f"- {_f(c.get('fps'), '.0f')} frames/s (validation, simulated), p99 latency "
+            f"{_f(c.get('latency_p99_us'), '.0f')} us, no-exit {c['no_exit_fps']:.0f} frames/s",
+            f"- resource fraction {c['resource_fraction']:.3f} ({c['binding_resource']})",
+            f"- build it: `exitflow build -c {rep.get('design_yaml', 'dse/design.yaml')}`",
+        ]
+    else:
+        lines.append("No design meets the constraints.")
+    lines += ["", "## Iso-resource comparison with the single-exit baseline", "",
+              "| budget | baseline fps (fraction) | gated fps (fraction) | gain at budget | gain at "
+              "equal resources | bound | gain/bound | least fraction matching baseline |",
+              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in rep["iso_resource"]:
+        base, gated = r.get("baseline") or {}, r.get("gated") or {}
+        gain = _f(r.get("gain"), ".2f") if r.get("gain") else r.get("refused", "-")
+        lines.append(
+            f"| {r['budget']:.0%} | {_f(base.get('fps'), '.0f')} "
+            f"({_f(base.get('resource_fraction'), '.2f')}) | {_f(gated.get('fps'), '.0f')} "
+            f"({_f(gated.get('resource_fraction'), '.2f')}) | {_f(r.get('gain_at_budget'), '.2f')}"
+            f" | {gain} | {_f(r.get('bound'), '.2f')} | {_f(r.get('fraction_of_bound'), '.2f')}"
+            f" | {_f(r.get('least_fraction_matching_baseline'), '.3f')} |"
+        )
+    lines += ["", "## Pareto front (accuracy, throughput, p99 latency, resources)", "",
+              "| exits | thresholds | accuracy | fps | p99 us | fraction | buffers |",
+              "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for p in rep["pareto_front"]:
+        lines.append(
+            f"| {p['keep']} | {p['thresholds']} | {p['accuracy']:.4f} | {_f(p.get('fps'), '.0f')}"
+            f" | {_f(p.get('latency_p99_us'), '.0f')} | {p['resource_fraction']:.3f} | "
+            f"{p['cond_buffer_frames']} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,197 @@
+"""exitflow dse on the tiny synthetic design: the search end to end, its cache, its overlay, and
+the checks that make the comparison honest (a folding FINN stops short of, a baseline that does
+not fit, a gain past the physical bound)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("finn")
+
+import exitflow
+from exitflow.config import config_from_dict, load_config
+from exitflow.core.errors import ConfigError
+from exitflow.dse.compare import BaselinePoint, iso_sweep, pareto_front
+from exitflow.dse.compose import Topology
+from exitflow.dse.evaluate import BoundError
+from exitflow.dse.space import CycleGrid, ThresholdPoint
+from exitflow.layout import RunLayout
+
+TINY = {
+    "name": "dse-tiny",
+    "dataset": {"name": "synthetic", "synthetic_samples": 2000},
+    "model": {"preset": "tiny"},
+    "train": {"epochs": 3, "batch_size": 64, "threads": 1},
+    "policy": {"kind": "margin", "max_accuracy_drop": 0.05},
+    "hw": {"target_fps": 20000, "verify_samples": 20, "verify_step_samples": 5,
+           "baseline": False, "stop_step": "step_specialize_layers"},
+    "dse": {"fps_points": 5, "curve_points": 2, "rate_slack": [1.0], "buffer_depths": [2, 8],
+            "budgets": [0.05, 0.2, 1.0], "sim_frames": 200, "workers": 1,
+            "max_accuracy_drop": 0.05},
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[Path, object]:
+    run_dir = tmp_path_factory.mktemp("dse")
+    cfg = config_from_dict({**TINY, "output_dir": str(run_dir)})
+    exitflow.run_flow(cfg, run_dir, stop="build", data_root=".data")
+    return run_dir, cfg
+
+
+@pytest.fixture(scope="module")
+def searched(built) -> tuple[Path, object, dict]:
+    run_dir, cfg = built
+    exitflow.run_flow(cfg, run_dir, steps=["dse"], data_root=".data")
+    return run_dir, cfg, json.loads(RunLayout(run_dir).dse_report.read_text())
+
+
+def test_search_writes_front_sweep_and_a_buildable_design(searched):
+    run_dir, _cfg, rep = searched
+    lay = RunLayout(run_dir)
+    st = rep["stats"]
+    assert st["candidates"] > 0 and st["simulated_designs"] > 0 and st["partition_foldings"] > 0
+    chosen = rep["chosen"]
+    assert chosen is not None and chosen["resource_fraction"] <= 1.0
+    assert chosen["keep"] == [0] and chosen["fps"] > 0  # buildable: every exit kept
+    # the front: nobody on it is beaten on every objective by another simulated design
+    front = rep["pareto_front"]
+    for a in front:
+        for b in front:
+            assert not (b["accuracy"] > a["accuracy"] and b["fps"] > a["fps"]
+                        and b["latency_p99_us"] < a["latency_p99_us"]
+                        and b["resource_fraction"] < a["resource_fraction"])  # fmt: skip
+    for row in rep["iso_resource"]:
+        if row.get("gain") is not None:
+            assert row["gain"] <= row["bound"] + 1e-9
+            assert row["gated"]["resource_fraction"] <= row["budget"] + 1e-12
+            assert row["baseline"]["resource_fraction"] <= row["budget"] + 1e-12
+        else:
+            assert row["refused"]
+    # the chosen design as a config `exitflow build` reads: folding for every FINN partition
+    design = load_config(lay.dse_design)
+    assert design.hw.cond_buffer_frames == chosen["cond_buffer_frames"]
+    assert [float(t) for t in design.policy.thresholds or []] == [
+        float(t) for t in chosen["thresholds"]
+    ]
+    assert {"stage0", "stage1", "head0", "head1"} <= set(design.hw.folding_overrides)
+    assert lay.dse_report_md.read_text().startswith("# Design-space exploration")
+
+
+def test_rerun_resumes_from_the_cache(searched):
+    from exitflow.dse.run import run_dse
+
+    run_dir, cfg, rep = searched
+    again = run_dse(run_dir, cfg)
+    assert again.folder_evaluations == 0  # every folding and simulation read back
+    assert again.report["stats"]["cache_hits"] > 0
+    assert again.report["chosen"] == rep["chosen"]
+
+
+def test_folding_short_of_its_target_is_raised_or_recorded(built):
+    """FINN stops raising SIMD at mvau_wwidth_max and only warns: the DSE raises the limit, and
+    where it may not, records the target as not reached."""
+    from exitflow.dse.partfold import fold_partition
+
+    run_dir, _ = built
+    ckpt = next(
+        (run_dir / "build" / "checkpoints" / "stage1").glob("*_step_specialize_layers.onnx")
+    )
+    kw = dict(checkpoint=str(ckpt), name="stage1", kind="stage", target=1, fpgapart="xc7z020clg400-1",
+              clock_mhz=100.0, mvau_style="dsp")  # fmt: skip
+    stuck = fold_partition(**kw, wwidth_start=4, wwidth_limit=4)
+    assert not stuck["reached"] and stuck["cycles_per_frame"] > 1
+    fastest = fold_partition(**kw, wwidth_start=4, wwidth_limit=1 << 14)
+    assert len(fastest["tries"]) > 1  # the limit was raised
+    assert fastest["cycles_per_frame"] < stuck["cycles_per_frame"]
+    t = fastest["tries"][0]["cycles_per_frame"]  # reachable: what wwidth 4 stopped at, halved
+    ok = fold_partition(**{**kw, "target": t // 2}, wwidth_start=4, wwidth_limit=1 << 14)
+    assert ok["reached"] and ok["cycles_per_frame"] <= t // 2
+    assert ok["mvau_wwidth_max"] > 4 and ok["folding"]
+
+
+def _cand(fps: float, fraction: float, no_exit: float = 1.0):
+    from exitflow.dse.candidates import Candidate
+
+    pt = ThresholdPoint((0,), (5.0,), (5.0,), 0.9, 0.5, np.array([0] * 50 + [1] * 50))
+    return Candidate(pt, (100, 100), 1.0, depth=2, fraction=fraction, no_exit_fps=no_exit,
+                     sim={"fps": fps, "frames": 100, "latency_p50_us": 1.0,
+                          "latency_p99_us": 2.0})  # fmt: skip
+
+
+TOPO = Topology(2, (0, 1), {"stage0": 100, "stage1": 100, "head0": 0, "head1": 0}, 10)
+
+
+def test_gain_past_the_bound_raises():
+    base = [BaselinePoint(10, 1000.0, 0.5, "LUT", {}, True)]
+    # half the frames leave after stage 0 of 2 equal stages: bound 2 / 1.5 = 1.33
+    ok = iso_sweep([_cand(1300.0, 0.5)], base, TOPO, [0.5], None)
+    assert ok[0]["gain"] == pytest.approx(1.3) and ok[0]["bound"] == pytest.approx(4 / 3)
+    with pytest.raises(BoundError, match="physical bound"):
+        iso_sweep([_cand(1400.0, 0.5)], base, TOPO, [0.5], None)
+    # at equal resources: a gated design on half the baseline's resources is judged at half
+    with pytest.raises(BoundError):
+        iso_sweep([_cand(1000.0, 0.25)], base, TOPO, [0.5], None)
+
+
+def test_a_baseline_that_does_not_fit_is_refused_not_compared():
+    rows = iso_sweep([_cand(100.0, 0.1)], [BaselinePoint(10, 1000.0, 0.6, "DSP", {}, True)],
+                     TOPO, [0.2, 1.0], None)  # fmt: skip
+    assert rows[0]["gain"] is None and "no single-exit baseline fits 20%" in rows[0]["refused"]
+    assert rows[1]["gain"] is not None
+
+
+def test_provisioned_floor_excludes_designs_below_it():
+    base = [BaselinePoint(10, 1000.0, 0.5, "LUT", {}, True)]
+    rows = iso_sweep([_cand(1200.0, 0.5, no_exit=400.0)], base, TOPO, [0.5], 0.5)
+    assert rows[0]["gated"] is None and "no-exit throughput" in rows[0]["refused"]
+    rows = iso_sweep([_cand(1200.0, 0.5, no_exit=600.0)], base, TOPO, [0.5], 0.5)
+    assert rows[0]["gated"] is not None
+
+
+def test_pareto_front_drops_dominated_designs():
+    a, b, c = _cand(1000.0, 0.5), _cand(900.0, 0.6), _cand(1100.0, 0.7)
+    assert pareto_front([a, b, c]) == [a, c]
+
+
+def test_cycle_grid_rounds_down_onto_the_grid():
+    g = CycleGrid(16, 1.5)
+    assert g.floor(16) == 16 and g.floor(23) == 16 and g.floor(24) == 24
+    assert g.values(20, 60) == [24, 36, 54]
+
+
+def test_config_section_is_checked():
+    with pytest.raises(ConfigError, match="budgett"):
+        config_from_dict({"dse": {"budgett": 0.5}})
+    with pytest.raises(ConfigError, match="target_fps"):
+        config_from_dict({"dse": {"objective": "resources"}})
+    cfg = config_from_dict({"dse": {"budget": 0.5}})
+    assert dataclasses.asdict(cfg.dse)["budget"] == 0.5
+
+
+def test_ray_executor_folds_as_the_local_pool(built):
+    """The same folding jobs on a local Ray instance give the local pool's results."""
+    ray = pytest.importorskip("ray", reason="Ray is an optional extra (pip install ray)")
+    from exitflow.dse.executor import LocalExecutor, RayExecutor
+    from exitflow.dse.partfold import fold_partition
+
+    run_dir, _ = built
+    ckpt = next(
+        (run_dir / "build" / "checkpoints" / "stage0").glob("*_step_specialize_layers.onnx")
+    )
+    jobs = [
+        dict(checkpoint=str(ckpt), name="stage0", kind="stage", target=t,
+             fpgapart="xc7z020clg400-1", clock_mhz=100.0, mvau_style="dsp")
+        for t in (500, 5000)
+    ]  # fmt: skip
+    try:
+        got = RayExecutor("local").map(fold_partition, jobs)
+    finally:
+        ray.shutdown()
+    assert got == LocalExecutor(1).map(fold_partition, jobs)
+    assert got[0]["cycles_per_frame"] < got[1]["cycles_per_frame"]
