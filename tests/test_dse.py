@@ -195,3 +195,40 @@ def test_ray_executor_folds_as_the_local_pool(built):
         ray.shutdown()
     assert got == LocalExecutor(1).map(fold_partition, jobs)
     assert got[0]["cycles_per_frame"] < got[1]["cycles_per_frame"]
+
+
+def test_the_build_reproduces_the_chosen_folding(searched):
+    """design.yaml's settings through the build's own steps give the search's estimates."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from exitflow.dse.partfold import fold_partition
+    from exitflow.hw.flow import folding, steps
+    from exitflow.hw.flow.estimates import partition_estimate
+    from exitflow.hw.flow.steps import PartitionCfg
+
+    run_dir, _cfg, rep = searched
+    checked = 0
+    design = load_config(RunLayout(run_dir).dse_design)
+    hw, chosen = design.hw, rep["chosen"]
+    fractions = hw.stage_rate_fractions or []
+    for name, over in hw.folding_overrides.items():
+        stage = int(name[-1]) if name.startswith("stage") else 0  # tiny: head e reads stage e
+        target = folding.target_cycles(100.0, hw.target_fps * fractions[stage])
+        ckpt = next(
+            (run_dir / "build" / "checkpoints" / name).glob("*_step_specialize_layers.onnx")
+        )
+        model = ModelWrapper(str(ckpt))
+        cfg = PartitionCfg(name, name.rstrip("0123456789"), "xc7z020clg400-1", 10.0, target,
+                           overrides=over, mvau_style="dsp")  # fmt: skip
+        for fn in (steps.step_set_folding, steps.step_minimize_bit_width,
+                   steps.step_insert_dwc_fifo):  # fmt: skip
+            model = fn(model, cfg)
+        est = partition_estimate(model, name, "xc7z020clg400-1")
+        searched_est = fold_partition(
+            str(ckpt), name, name.rstrip("0123456789"), chosen["stage_target_cycles"][stage],
+            "xc7z020clg400-1", 100.0, "dsp",
+        )  # fmt: skip
+        assert est.cycles_per_frame == searched_est["cycles_per_frame"], name
+        assert est.resources == searched_est["resources"], name
+        checked += 1
+    assert checked == 4
