@@ -3,14 +3,12 @@
 The RTL rung of the verification ladder. It generates the top from build/ (hwdesc and the
 partitions' checkpoints, FIFO and buffer depths from the simulator's sizing in sim/report.json),
 builds it in Verilator (cached by a digest of the sources under build/rtl/verilator), feeds it
-`rtl.frames` images of export/reference.npz arriving as `sim.arrival` says, and checks every
+`rtl.frames` test images (export/reference.npz's, then the dataset's) arriving as `sim.arrival` says, and checks every
 frame's exit, class and logits against quant/'s reference (brevitas: an independent
 implementation). It also runs the cycle simulator on the same frames, arrival and depths and
 reports the throughput ratio and whether results leave in the same order; that gap fails the
 step only when `rtl.max_fps_gap` is set. Writes rtl/report.json, rtl/report.md, rtl/frames.npz.
-
-The pieces (`prepare`, `compare_reference`, `sim_model_for`, `compare_simulator`) are public so
-that benchmarks/bench_rtl.py measures exactly what the step checks.
+Its pieces are public so that benchmarks/bench_rtl.py measures exactly what the step checks.
 """
 
 from __future__ import annotations
@@ -26,6 +24,7 @@ import numpy as np
 
 from exitflow.core.errors import (
     ConfigError,
+    DataError,
     PrerequisiteError,
     ToolMissingError,
     VerificationError,
@@ -84,12 +83,14 @@ def cosim_step(run: Run) -> RtlResult:
     desc = load_hwdesc(lay.hwdesc)
     with np.load(lay.reference) as data:
         ref = {k: data[k] for k in data.files}
-    n = min(rc.frames, len(ref["input"]) - rc.first_image)
+    total = len(ref["exit_index"])
+    n = min(rc.frames, total - rc.first_image)
     if n < 1:
         raise ConfigError(
-            f"rtl.first_image {rc.first_image}: export/reference.npz has {len(ref['input'])} "
-            "images; lower it"
+            f"rtl.first_image {rc.first_image}: export/reference.npz has {total} test images; "
+            "lower it"
         )
+    ref = _with_images(run, ref, rc.first_image + n)
     arrival = arrival_cycles(run.cfg.sim, n)
     log.info("cosim: %d frames through %s (%s arrival)", n, design.name, run.cfg.sim.arrival)
     from exitflow.hw.top import cosim
@@ -259,6 +260,27 @@ def compare_simulator(
         "_sim": sim,
         "_sim_order": sim_order,
     }
+
+
+def _with_images(run: Run, ref: dict[str, np.ndarray], need: int) -> dict[str, np.ndarray]:
+    """reference.npz keeps the first 1,000 images (quant.export.BOUNDARY_SAMPLES) beside every
+    test image's logits; for more frames the test split is read from the dataset, checked equal
+    to the stored images where both have them."""
+    have = len(ref["input"])
+    if need <= have:
+        return ref
+    from exitflow.quant.data import load_splits
+
+    images = load_splits(run.cfg.dataset, run.data_root).test.images
+    if len(images) != len(ref["exit_index"]) or not np.array_equal(images[:have], ref["input"]):
+        raise DataError(
+            f"the test split of {run.cfg.dataset.name} under {run.data_root} ({len(images)} "
+            f"images) is not the one export/reference.npz was made from "
+            f"({len(ref['exit_index'])} images): rerun `exitflow export`, or lower rtl.frames "
+            f"to {have}"
+        )
+    log.info("cosim: images %d..%d from the dataset's test split", have, need - 1)
+    return {**ref, "input": images}
 
 
 def _skip(run: Run, reason: str, fix: str) -> RtlResult:

@@ -187,6 +187,7 @@ _STEP_LIST = [
         writes=("rtl_dir",),
         config=("sim", "rtl"),
         ignore=("rtl.jobs",),
+        options=("data_root",),
     ),
     Step(
         "dse",

@@ -29,7 +29,11 @@ class RtlConfig:
         "PrerequisiteError); auto: the same, but such a design or machine is skipped with its "
         "reason in rtl/report.json; skip: do not co-simulate",
     )
-    frames: int = opt(300, "test frames co-simulated, arriving as sim.arrival says")
+    frames: int = opt(
+        300,
+        "test frames co-simulated, arriving as sim.arrival says (past the 1,000 images "
+        "export/reference.npz holds, images come from the dataset's test split)",
+    )
     first_image: int = opt(0, "index in export/reference.npz of the first frame co-simulated")
     backpressure: float = opt(
         0.0,

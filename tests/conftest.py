@@ -55,3 +55,47 @@ def restore_logging() -> Iterator[None]:
 def data_root() -> Path:
     """The dataset directory `make data` fills."""
     return DATA_ROOT
+
+
+def tiny_rtl_config(run_dir: Path) -> dict:
+    """The tiny 2-stage Fashion-MNIST design, built all-RTL (hw.mvau_style: dsp)."""
+    return {
+        "name": "toptest",
+        "output_dir": str(run_dir),
+        "dataset": {"name": "fashion_mnist", "limit_train": 6000, "limit_test": 1000},
+        "model": {
+            "preset": None,
+            "stages": [{"channels": [8]}, {"channels": [16]}],
+            "exits": [{"after_stage": 0, "pool_to": 2}, {"after_stage": 1, "pool_to": 1}],
+        },
+        "train": {"epochs": 2, "batch_size": 64, "threads": 1, "lr": 0.005},
+        "policy": {"kind": "margin", "max_accuracy_drop": 0.02},
+        "hw": {
+            "board": "Pynq-Z2",
+            "target_fps": 20000,
+            "verify_samples": 100,
+            "verify_step_samples": 10,
+            "mvau_style": "dsp",  # FINN's RTL MVU: the whole design is RTL
+        },
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_rtl_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One session-wide run of the tiny design through train, calibrate, export and build (no
+    sim/ or rtl/ yet). Shared by the RTL tests: copy it before writing into it."""
+    pytest.importorskip("finn")
+    if not (DATA_ROOT / "fashion-mnist" / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip("Fashion-MNIST not installed (make data)")
+    from exitflow.config import config_from_dict
+    from exitflow.hw.build import run_build
+    from exitflow.run import Run
+    from exitflow.runner import run_step
+
+    run_dir = tmp_path_factory.mktemp("tiny_rtl") / "run"
+    cfg = config_from_dict(tiny_rtl_config(run_dir))
+    run = Run(cfg, run_dir, DATA_ROOT)
+    for name in ("train", "calibrate", "export"):
+        run_step(name, run)
+    run_build(run_dir, cfg.hw, {"vivado": None, "vitis_hls": None})
+    return run_dir

@@ -20,53 +20,20 @@ pytest.importorskip("finn")
 
 from qonnx.core.modelwrapper import ModelWrapper
 
-from exitflow.config import config_from_dict
-from exitflow.context import RunContext, ToolPaths
 from exitflow.core.errors import PrerequisiteError, VerificationError
 from exitflow.core.hwdesc import load_hwdesc
-from exitflow.hw.build import run_build
 from exitflow.hw.ops import axilite
 from exitflow.hw.top import check_against_reference, cosim, generate_top
 from exitflow.hw.top.cosim import build_top_model
 from exitflow.hw.top.plan import choose_depths, plan_top
-from exitflow.steps import run_step
 
-FMNIST = Path(__file__).resolve().parents[1] / ".data" / "fashion-mnist"
 FRAMES = 100
 
 
-def _config(run_dir: Path) -> dict:
-    return {
-        "name": "toptest",
-        "output_dir": str(run_dir),
-        "dataset": {"name": "fashion_mnist", "limit_train": 6000, "limit_test": 1000},
-        "model": {
-            "preset": None,
-            "stages": [{"channels": [8]}, {"channels": [16]}],
-            "exits": [{"after_stage": 0, "pool_to": 2}, {"after_stage": 1, "pool_to": 1}],
-        },
-        "train": {"epochs": 2, "batch_size": 64, "threads": 1, "lr": 0.005},
-        "policy": {"kind": "margin", "max_accuracy_drop": 0.02},
-        "hw": {
-            "board": "Pynq-Z2",
-            "target_fps": 20000,
-            "verify_samples": 100,
-            "verify_step_samples": 10,
-            "mvau_style": "dsp",  # FINN's RTL MVU: the whole design is RTL
-        },
-    }
-
-
 @pytest.fixture(scope="session")
-def top(tmp_path_factory: pytest.TempPathFactory):
-    if not (FMNIST / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.skip("Fashion-MNIST not installed (make data)")
-    run_dir = tmp_path_factory.mktemp("toprun")
-    cfg = config_from_dict(_config(run_dir))
-    ctx = RunContext(cfg, run_dir, FMNIST.parent, ToolPaths())
-    for name in ("train", "calibrate", "export"):
-        run_step(name, ctx)
-    run_build(run_dir, cfg.hw, {"vivado": None, "vitis_hls": None})
+def top(tiny_rtl_run: Path):
+    """The shared tiny run (tests/conftest.py), its generated top and Verilator model."""
+    run_dir = tiny_rtl_run
     design = generate_top(run_dir)
     model = build_top_model(design)
     return run_dir, design, model, run_dir / "export" / "reference.npz"
