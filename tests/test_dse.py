@@ -232,3 +232,19 @@ def test_the_build_reproduces_the_chosen_folding(searched):
         assert est.resources == searched_est["resources"], name
         checked += 1
     assert checked == 4
+
+
+def test_yosys_counts_correct_finn_estimates_and_add_flip_flops():
+    from exitflow.dse.compose import correct, resource_fraction
+
+    finn = {"LUT": 1000.0, "BRAM_18K": 4.0, "URAM": 0.0, "DSP": 10.0}
+    synth = {"parts": {"stage0": {"yosys": {"LUT": 1200.0, "FF": 2400.0, "BRAM_18K": 2, "DSP": 10},
+                                  "yosys_over_finn": {"LUT": 1.2, "BRAM_18K": 0.5, "DSP": 1.0}}}}  # fmt: skip
+    got, src = correct("stage0", finn, synth)
+    assert src == "yosys" and got["LUT"] == 1200.0 and got["BRAM_18K"] == 2.0
+    assert got["FF"] == 2400.0  # yosys's FF per LUT at the built folding
+    same, src = correct("stage1", finn, synth)
+    assert src == "finn" and same == finn and "FF" not in same
+    board = {"LUT": 53200, "FF": 106400, "BRAM_18K": 280, "URAM": 0, "DSP": 220}
+    frac, key = resource_fraction({**got, "FF": 106400.0}, board)
+    assert (frac, key) == (1.0, "FF")  # FF counts once yosys gives it
