@@ -24,7 +24,9 @@ def report_markdown(rep: dict[str, Any]) -> str:
         f"Resource fraction: {rep['fraction_rule']}.",
         f"Search: {st['candidates']} candidates, {st['simulated_designs']} simulated on "
         f"{st['sim_frames']} validation frames, {st['partition_foldings']} partition foldings "
-        f"({st['cache_hits']} cache hits), {st['minutes']:.2f} min ({st['executor']}).",
+        f"({st['cache_hits']} cache hits), {st['minutes']:.2f} min ({st['executor']}); "
+        f"{st['foldings_with_mvau_wwidth_raised']} foldings needed FINN's mvau_wwidth_max "
+        f"raised, {st['targets_not_reached']} candidates missed a target (not simulated).",
         "",
         "## Chosen design",
         "",

@@ -172,7 +172,7 @@ def _search(inp: Inputs, cfg: DseConfig, cache: DiskCache, executor, start: floa
         fill(c, topo, ests, policy, inp.fifo_depth, inp.clock_mhz, inp.board_resources)
     log.info("%d candidates composed and screened (%d partition foldings, %d from cache)",
              len(cands), folder.evaluated, cache.hits)  # fmt: skip
-    finals = [c for c in _finalists(cands, base, cfg) if c.reached]
+    finals = _finalists([c for c in cands if c.reached], base, cfg)
     sims = _simulate(inp, cfg, cache, executor, folder, finals)
     front = pareto_front(sims)
     sweep = iso_sweep(sims, base, topo, cfg.budgets, cfg.floor_fraction)
@@ -202,6 +202,10 @@ def _search(inp: Inputs, cfg: DseConfig, cache: DiskCache, executor, start: floa
             "simulated_designs": len(sims),
             "partition_foldings": folder.evaluated,
             "cache_hits": cache.hits,
+            "targets_not_reached": sum(1 for c in cands if not c.reached),
+            "foldings_with_mvau_wwidth_raised": sum(
+                1 for f in folder.memo.values() if len(f.get("tries") or []) > 1
+            ),
             "executor": executor.name,
             "sim_frames": int((sims[0].sim or {}).get("frames", 0)) if sims else 0,
         },
