@@ -60,6 +60,11 @@ class SegState:
         self.ar: np.ndarray = np.arange(b, dtype=dtype)
         self.c: np.ndarray = np.empty(b, dtype)  # release bounds, reused every frame
         self.fwd_count = 0  # frames released into the next segment so far
+        # load shedding: the stored frames' leave rows (recent ones) and decision takes
+        self.admitted: np.ndarray = np.ones(n, bool)  # per row: stored in the buffer
+        self.stored_lv: list[np.ndarray] = []
+        self.stored_f: list[int] = []
+        self.cur_stored = -1  # stored index of the frame being solved, -1 when shed
         self.stage_cons: list[list[_Consumer]] = []
         self.branch_cons: list[list[_Consumer]] = []
         self.next_cons: list[_Consumer] = []
@@ -83,6 +88,20 @@ def _write_nodes(nodes: list, cons: list, phi: int) -> None:
         row = node.W[q]
         _write(c, node.out_rel, node_cons, phi, row)
         _check(row, node.limit)
+
+
+class _ShedVerdict(_Consumer):
+    """The decision FIFO of a shedding segment, as its decision unit sees it: only stored
+    frames send their verdict, so a frame's word waits for the take of the stored frame
+    `depth` verdicts earlier; a shed frame's word goes to the merge alone."""
+
+    def __init__(self, st: SegState, depth: int) -> None:  # (no reads array: see prev)
+        self.st, self.depth, self.node, self.head1 = st, depth, None, None
+
+    def prev(self, idx: int, c: np.ndarray) -> None:
+        s = self.st.cur_stored
+        if s >= self.depth:
+            c[0] = max(int(c[0]), self.st.stored_f[s - self.depth] + 1)
 
 
 class FastEngine:
@@ -130,7 +149,8 @@ class FastEngine:
                 b0 = st.branch[0]
                 cons = [_Consumer(b0.Rf, s.branch_links[0].depth, st.B, b0, b0)]
                 # A buffer shallower than a frame deadlocks at its first frame (run() raises).
-                if s.cbuf is not None and s.cbuf.capacity >= st.B:
+                # A shedding buffer never back-pressures (a frame without room is not stored).
+                if s.cbuf is not None and s.cbuf.capacity >= st.B and not model.shedding:
                     cons.append(_Consumer(st.LVf, s.cbuf.capacity, st.B, st))
                 st.stage_cons.append(cons)
             for i in range(len(s.branch)):
@@ -139,6 +159,8 @@ class FastEngine:
                     o = s.branch[i].out_beats
                     link = s.branch_links[i + 1]
                     st.branch_cons.append([_Consumer(nxt.Rf, link.depth, o, nxt, nxt)])
+                elif s.verdict is not None and model.shedding:
+                    st.branch_cons.append([_ShedVerdict(st, s.verdict.depth)])
                 elif s.verdict is not None:
                     st.branch_cons.append([_Consumer(st.F, s.verdict.depth, 1, st)])
                 else:
@@ -148,6 +170,8 @@ class FastEngine:
                 link = model.segments[k + 1].link_into(0)
                 st.next_cons = [_Consumer(n0.Rf, link.depth, st.B, n0, n0)]
         self.merge_arrival = np.zeros(len(self.exit_index), np.int64)
+        self.eff = self.exit_index.copy()  # the exit each frame leaves at (shedding moves it)
+        self.shed = np.zeros(len(self.exit_index), bool)
 
     def _deadlock(self, f: int, k: int) -> None:
         """A buffer smaller than a frame can never hold the frame its decision waits for."""
@@ -170,23 +194,46 @@ class FastEngine:
             ),
         )
 
-    def _frame_segment(self, f: int, k: int, phi: int) -> None:
+    def _admit(self, st: SegState, p: int) -> None:
+        """Load shedding: the frame is stored iff, at the start of the cycle its first beat is
+        written, the buffer holds at most capacity - B beats (stored beat G + B - 1 - capacity,
+        G the beats stored so far, has left before that cycle)."""
+        g = len(st.stored_f) * st.B + st.B - 1 - st.seg.buffer().capacity
+        ok = g < 0
+        if not ok and g < len(st.stored_f) * st.B:
+            back = len(st.stored_f) - g // st.B
+            ok = int(st.stored_lv[-back][g % st.B]) < int(st.stage[-1].W[p, 0])
+        st.admitted[p] = ok
+        st.cur_stored = len(st.stored_f) if ok else -1
+
+    def _frame_segment(self, f: int, k: int, phi: int) -> bool:
+        """Solve frame f (row phi) in segment k; False when it leaves here (exit or shed)."""
         st = self.segs[k]
         s = st.seg
         p = phi - st.org
         if k == 0:
             st.stage[0].read_dma(phi, int(self.arrival[f]) + 1)
         _write_nodes(st.stage, st.stage_cons, phi)
-        if s.cbuf is not None and s.cbuf.capacity < st.B:
+        shedding = self.model.shedding and s.cbuf is not None
+        if shedding:
+            self._admit(st, p)
+        elif s.cbuf is not None and s.cbuf.capacity < st.B:
             self._deadlock(f, k)
         _write_nodes(st.branch, st.branch_cons, phi)
         last = st.branch[-1]
         if s.cbuf is None:
             self.merge_arrival[f] = int(last.W[p, -1]) + 1
-            return
+            return False
         dec = int(last.W[p, 0])
+        if shedding and not st.admitted[p]:
+            self.shed[f] = True
+            self.eff[f] = k
+            self.merge_arrival[f] = dec + 1
+            return False
         take = dec + 1
-        if phi:
+        if shedding and st.stored_lv:
+            take = max(take, int(st.stored_lv[-1][-1]) + 1)
+        elif phi and not shedding:
             take = max(take, int(st.LV[p - 1, -1]) + 1)
         stored = int(st.stage[-1].W[p, -1]) + 1
         if self.exit_index[f] == k:
@@ -196,7 +243,8 @@ class FastEngine:
             st.F[p] = take
             st.LV[p] = drop
             self.merge_arrival[f] = dec + 1
-            return
+            self._stored(st, p, shedding)
+            return False
         psi = st.fwd_count
         st.fwd_count += 1
         c = np.add(st.stage[-1].W[p], 1, out=st.c)
@@ -205,6 +253,19 @@ class FastEngine:
         _write(c, st.ar, st.next_cons, psi, st.LV[p])
         _check(st.LV[p], st.limit)  # (take < every release: F is checked with it)
         st.F[p] = take
+        self._stored(st, p, shedding)
+        return True
+
+    @staticmethod
+    def _stored(st: SegState, p: int, shedding: bool) -> None:
+        """Remember a stored frame's leave row and take (the rows shedding looks back at)."""
+        if not shedding:
+            return
+        st.stored_lv.append(st.LV[p].copy())
+        st.stored_f.append(int(st.F[p]))
+        keep = -(-st.seg.buffer().capacity // st.B) + 2
+        if len(st.stored_lv) > 2 * keep:  # (stored_f stays whole: the verdict FIFO reads it)
+            del st.stored_lv[:keep]
 
     def run(self, collector: Collector | None = None) -> FastEngine:
         """Simulate every frame; returns self (with every row when not windowed)."""
@@ -236,8 +297,10 @@ class FastEngine:
         for a in range(0, len(exits), step):
             for f in range(a, min(a + step, len(exits))):
                 for k in range(exits[f] + 1):
-                    self._frame_segment(f, k, counters[k])
+                    more = self._frame_segment(f, k, counters[k])
                     counters[k] += 1
+                    if not more:
+                        break
             if collector is not None:
                 collector.block(self, counters)
             if not self.keep:

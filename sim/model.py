@@ -196,6 +196,10 @@ class Model:
     segments: tuple[Segment, ...]
     clock_mhz: float
     name: str = "design"
+    # Load shedding (docs/simulator.md, "Load shedding"): a frame whose first beat finds its
+    # conditional buffer without room for the whole frame is not stored and leaves at that
+    # exit (forced when its policy would have continued); the buffer never back-pressures.
+    shedding: bool = False
 
     @property
     def num_exits(self) -> int:

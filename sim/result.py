@@ -18,7 +18,7 @@ class RunResult:
     "starved" (read due, input empty). blocked_by: blocked cycles per node and full buffer.
     """
 
-    exit_index: np.ndarray  # int64 [N]
+    exit_index: np.ndarray  # int64 [N]: the exit each frame left at (a forced exit's too)
     arrival: np.ndarray  # int64 [N]: cycle the frame is offered to the input DMA
     start: np.ndarray  # int64 [N]: cycle the first node reads the frame's first beat
     finish: np.ndarray  # int64 [N]: cycle the output merge emits the frame's result
@@ -26,6 +26,9 @@ class RunResult:
     stalls: dict[str, dict[str, int]]
     blocked_by: dict[str, dict[str, int]]
     extra: dict[str, object] = field(default_factory=dict)  # engine-specific (event arrays)
+    # bool [N]: the frame was shed (load shedding) where its policy would have continued; empty
+    # when the design does not shed
+    forced: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
     @property
     def num_frames(self) -> int:
@@ -39,7 +42,7 @@ class RunResult:
     def timing_equal(self, other: RunResult) -> list[str]:
         """Differences in every cycle count (empty when the two runs agree exactly)."""
         diffs = []
-        for name in ("start", "finish"):
+        for name in ("exit_index", "forced", "start", "finish"):
             a, b = getattr(self, name), getattr(other, name)
             if not np.array_equal(a, b):
                 bad = np.flatnonzero(a != b)

@@ -85,6 +85,29 @@ def _pairs(st: SegState) -> list:
     return pairs
 
 
+def _node_rows(node: NodeState, x0: int, y0: int) -> tuple[np.ndarray, np.ndarray]:
+    """Write cycles of a node's rows [x0, y0) and the earliest each could have been written
+    without back-pressure (pacing and data)."""
+    t, x, y = node.t, x0 - node.org, y0 - node.org
+    gaps = np.concatenate([[t.wgap0], np.diff(t.out_off)])
+    w = node.W[x:y]
+    e = _paced(w, _prev_last(node.W, x, y), gaps, NEG)
+    data = np.add(node.R[x:y][:, t.dep], t.dlat, dtype=np.int64)
+    return w, np.maximum(e, data, out=e)
+
+
+def _blocked_by(
+    w: np.ndarray, e: np.ndarray, sel: np.ndarray, reads: np.ndarray, depth: int
+) -> int:
+    """Cycles a shedding decision unit's stored frames (rows sel) waited for room in the
+    decision FIFO: from their earliest cycle until the take `depth` stored verdicts earlier."""
+    if len(sel) <= depth:
+        return 0
+    room = reads[: len(sel) - depth] + 1
+    x, ee = w[sel[depth:], 0], e[sel[depth:], 0]
+    return int(np.maximum(np.minimum(room, x) - ee, 0).sum())
+
+
 def _flat(a: np.ndarray, org: int, lo: int, hi: int) -> np.ndarray:
     """Rows [lo, hi) (logical) of a 2D array holding rows from org on, flattened."""
     return a[lo - org : hi - org].reshape(-1)
@@ -99,6 +122,8 @@ class _Collector:
         self.model, self.ex, self.first_beat = model, exit_index, arrival + 1
         self.record = buffers
         self.seqs = [np.flatnonzero(exit_index >= k) for k in range(model.num_exits)]
+        # stored rows of each shedding buffer (begin, after the run: every row is kept)
+        self.sel: dict[int, np.ndarray] = {}
 
     def begin(self, eng: FastEngine) -> None:
         """Empty counters, created in the order the reports list them."""
@@ -122,6 +147,11 @@ class _Collector:
 
         for k, st in enumerate(segs):
             s, m = st.seg, reach[k]
+            ms = m
+            if self.model.shedding and s.cbuf is not None:
+                self.sel[k] = np.flatnonzero(st.admitted[:m])
+                ms = len(self.sel[k])
+            stored = self.seqs[k][self.sel[k]] if k in self.sel else self.seqs[k]
             self.stalls[st.stage[0].t.name] = {"blocked": 0, "full": 0, "starved": 0}
             for w, r, ln in _pairs(st):
                 self.stalls[r.t.name] = {"blocked": 0, "full": 0, "starved": 0}
@@ -133,12 +163,12 @@ class _Collector:
             if s.verdict is not None:
                 last = st.branch[-1]
                 self.by[last.t.name][s.verdict.name] = 0
-                fifo(s.verdict.name, s.verdict.depth, m * last.O, m, self.seqs[k], 1)
+                fifo(s.verdict.name, s.verdict.depth, ms * last.O, ms, stored, 1)
             if s.cbuf is None:
                 continue
-            fifo(s.cbuf.name, s.cbuf.capacity, m * st.B, m * st.B, self.seqs[k], st.B)
+            fifo(s.cbuf.name, s.cbuf.capacity, ms * st.B, ms * st.B, stored, st.B)
             self.occ[f"{s.cbuf.name}.frames"] = 0
-            self.cols[k] = (np.zeros(m, np.int64), np.zeros(m, np.int64))
+            self.cols[k] = (np.zeros(ms, np.int64), np.zeros(ms, np.int64))
             self.buffers[s.cbuf.name] = ([], [], st.B)
             self.stalls[s.cbuf.name] = {"blocked": 0, "full": 0, "starved": 0}
             link, nxt = self.model.segments[k + 1].link_into(0), segs[k + 1].stage[0]
@@ -172,6 +202,7 @@ class _Collector:
 
             self._reader(first, a, b, released)
         pairs = _pairs(st)
+        sel = self.sel.get(k)  # a shedding buffer's stored rows (a == 0, every row kept)
         for w, r, link in pairs:
             self._reader(
                 r, a, b, lambda x, y, w=w: np.add(w.W[x - org : y - org], 1, dtype=np.int64)
@@ -181,20 +212,33 @@ class _Collector:
             cons = [
                 (ln.name, r.Rf, ln.depth, org * r.t.in_beats) for w, r, ln in pairs if w is node
             ]
-            if node is st.stage[-1] and s.cbuf is not None:
+            if node is st.stage[-1] and s.cbuf is not None and sel is None:
                 cons.append((s.cbuf.name, st.LVf, s.cbuf.capacity, org * st.B))
-            if node is st.branch[-1] and s.verdict is not None:
+            if node is st.branch[-1] and s.verdict is not None and sel is None:
                 cons.append((s.verdict.name, st.F, s.verdict.depth, org))
                 self._fifo(s.verdict.name, _flat(node.W, org, a, b), a * node.O, st.F, org)
+            elif node is st.branch[-1] and s.verdict is not None and sel is not None:
+                self._fifo(s.verdict.name, node.W[sel, 0], 0, st.F[sel], 0)
+                wr, er = _node_rows(node, 0, b)
+                by = self.by[node.t.name]
+                by[s.verdict.name] += _blocked_by(wr, er, sel, st.F[sel], s.verdict.depth)
             self._node_writer(node, a, b, cons)
         if s.cbuf is None:
             return
         stage_w = st.stage[-1].W
-        self._fifo(s.cbuf.name, _flat(stage_w, org, a, b), a * st.B, st.LVf, org * st.B)
-        cw, clv = self.cols[k]
-        cw[a:b] = stage_w[a - org : b - org, 0]
-        clv[a:b] = st.LV[a - org : b - org, -1]
-        if self.record or self.eng.keep:  # (kept rows: views, no copy)
+        if sel is not None:
+            self._fifo(s.cbuf.name, stage_w[sel].reshape(-1), 0, st.LV[sel].reshape(-1), 0)
+            self.cols[k][0][:] = stage_w[sel, 0]
+            self.cols[k][1][:] = st.LV[sel, -1]
+            bw, blv, _ = self.buffers[s.cbuf.name]
+            bw.append(stage_w[sel].reshape(-1))
+            blv.append(st.LV[sel].reshape(-1))
+        else:
+            self._fifo(s.cbuf.name, _flat(stage_w, org, a, b), a * st.B, st.LVf, org * st.B)
+            cw, clv = self.cols[k]
+            cw[a:b] = stage_w[a - org : b - org, 0]
+            clv[a:b] = st.LV[a - org : b - org, -1]
+        if (self.record or self.eng.keep) and sel is None:  # (kept rows: views, no copy)
             bw, blv, _ = self.buffers[s.cbuf.name]
             bw.append(
                 _flat(stage_w, org, a, b) if self.eng.keep else _flat(stage_w, org, a, b).copy()
@@ -274,17 +318,7 @@ class _Collector:
         self.stalls[name]["blocked"] += blocked
 
     def _node_writer(self, node: NodeState, a: int, b: int, cons: list[Cons]) -> None:
-        t, org = node.t, node.org
-        gaps = np.concatenate([[t.wgap0], np.diff(t.out_off)])
-
-        def rows(x0: int, y0: int) -> tuple[np.ndarray, np.ndarray]:
-            x, y = x0 - org, y0 - org
-            w = node.W[x:y]
-            e = _paced(w, _prev_last(node.W, x, y), gaps, NEG)
-            data = np.add(node.R[x:y][:, t.dep], t.dlat, dtype=np.int64)
-            return w, np.maximum(e, data, out=e)
-
-        self._writer(t.name, a, b, t.out_beats, rows, cons)
+        self._writer(node.t.name, a, b, node.t.out_beats, lambda x, y: _node_rows(node, x, y), cons)
 
     def result(self) -> RunResult:
         """The RunResult of the finished run (BufferOverflowError on an engine bug)."""
@@ -339,6 +373,14 @@ def fast_run(
     buffers: a windowed run copies every conditional-buffer beat into extra["buffers"] for the
     occupancy plot (sim.plots); a run keeping every row has them anyway.
     """
+    if model.shedding:  # which frames reach a segment is known only after the run
+        eng = FastEngine(model, exit_index, arrival).run()
+        col = _Collector(model, eng.eff, arrival, buffers)
+        col.begin(eng)
+        col.block(eng, [int((eng.eff >= k).sum()) for k in range(model.num_exits)])
+        res = col.result()
+        res.forced = eng.shed & (eng.exit_index > eng.eff)
+        return res
     if keep is None:
         keep = len(exit_index) <= KEEP_FRAMES
     col = _Collector(model, exit_index, arrival, buffers)

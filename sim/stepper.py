@@ -35,6 +35,8 @@ class StepperEngine:
         self.readers: list[ReaderProc] = []
         self.writers: list[WriterProc] = []
         self.cbufs: list[BufferProc] = []
+        self.eff = self.exit_index.copy()  # the exit each frame leaves at (shedding moves it)
+        self.shed = np.zeros(n, bool)
         # Any legitimate wait is a pacing gap or a latency; longer with no move is a deadlock.
         self.watchdog = 2 * max(max(t.ii, t.latency) for t in model.nodes()) + 16
         self._build()
@@ -54,9 +56,14 @@ class StepperEngine:
         segs = self.model.segments
         inp = self._fifo("input", INPUT_FIFO_DEPTH)
         self.dma = DmaProc(self.arrival, segs[0].stage[0].in_beats, inp)
+        shedding = self.model.shedding
+        frames: list[int] = np.arange(len(self.exit_index)).tolist()
         for k, s in enumerate(segs):
-            frames = np.flatnonzero(self.exit_index >= k).tolist()
+            if not shedding:
+                frames = np.flatnonzero(self.exit_index >= k).tolist()
             store = self._fifo(s.cbuf.name, s.cbuf.capacity) if s.cbuf is not None else None
+            stored: list[int] = [] if shedding else list(frames)
+            nxt_frames: list[int] | None = [] if shedding else None
             for i, t in enumerate(s.stage):
                 if i + 1 < len(s.stage):
                     link = s.link_into(i + 1)
@@ -64,7 +71,11 @@ class StepperEngine:
                 else:
                     outs = [self._fifo(s.branch_links[0].name, s.branch_links[0].depth)]
                     outs += [store] if store is not None else []
-                self._node(t, frames, inp, outs)
+                w = self._node(t, frames, inp, outs)
+                w.reader.dynamic = shedding and k > 0
+                last = i + 1 == len(s.stage)
+                if shedding and last and store is not None and nxt_frames is not None:
+                    self._shed_hooks(w, k, frames, store, stored, nxt_frames)
                 inp = outs[0]
             for i, t in enumerate(s.branch):
                 if i + 1 < len(s.branch):
@@ -74,26 +85,63 @@ class StepperEngine:
                 else:
                     outs = []
                 w = self._node(t, frames, inp, outs)
+                w.reader.dynamic = shedding and k > 0
                 if outs:  # the final head's last node writes to the merge alone
                     inp = outs[0]
             self._hook_results(w, k, frames, s.verdict is not None)
             if store is not None:
+                if shedding:  # shed frames send no verdict to the buffer
+                    verdict = [inp]
+                    w.route = lambda phi, fr=frames, v=verdict: [] if self.shed[fr[phi]] else v
                 nxt = segs[k + 1].link_into(0)
                 out = self._fifo(nxt.name, nxt.depth)
                 self.cbufs.append(
-                    BufferProc(s.buffer().name, frames, s.buffer().frame_beats, store, inp, out)
+                    BufferProc(s.buffer().name, stored, s.buffer().frame_beats, store, inp, out)
                 )
                 inp = out
+                if nxt_frames is not None:
+                    frames = nxt_frames
+
+    def _shed_hooks(
+        self,
+        w: WriterProc,
+        k: int,
+        frames: list[int],
+        store: Fifo,
+        stored: list[int],
+        nxt: list[int],
+    ) -> None:
+        """Stage k's last node under load shedding: a frame is stored only if, at the start of
+        the cycle its first beat is written, the buffer has room for all of its beats."""
+        head = w.outs[0]
+        beats = w.t.out_beats
+
+        def route(phi: int) -> list[Fifo]:
+            return [head, store] if len(store.items) + beats <= store.depth else [head]
+
+        def admit(phi: int, outs: list[Fifo]) -> None:
+            f = frames[phi]
+            if len(outs) == 2:
+                stored.append(f)
+                if self.exit_index[f] > k:
+                    nxt.append(f)
+            else:
+                self.shed[f] = True
+                self.eff[f] = k
+
+        w.route, w.admit = route, admit
 
     def _hook_results(self, w: WriterProc, k: int, frames: list[int], decides: bool) -> None:
         """The exit's last node feeds the merge (and, for a decision unit, writes the verdict)."""
-        exits = self.exit_index
+        exits, shed = self.exit_index, self.shed
         if decides:
             w.payload = lambda phi, _k: (frames[phi], bool(exits[frames[phi]] == k))
 
         def on_write(phi: int, beat: int, t: int) -> None:
             f = frames[phi]
-            if (decides and exits[f] == k) or (not decides and beat == w.t.out_beats - 1):
+            if (decides and (exits[f] == k or shed[f])) or (
+                not decides and beat == w.t.out_beats - 1
+            ):
                 self.merge.append((t + 1, k, f))
 
         w.on_write = on_write
@@ -180,8 +228,10 @@ class StepperEngine:
             stalls[cb.name] = {"blocked": cb.blocked, "full": 0, "starved": 0}
             if cb.blocked_by:
                 blocked_by[cb.name] = dict(cb.blocked_by)
+        forced = self.shed & (self.exit_index > self.eff)
         return RunResult(
-            exit_index=self.exit_index.copy(),
+            exit_index=self.eff.copy(),
+            forced=forced if self.model.shedding else np.zeros(0, bool),
             arrival=self.arrival.copy(),
             start=self.start,
             finish=self.finish,

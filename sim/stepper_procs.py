@@ -92,13 +92,20 @@ class ReaderProc(Proc):
         self.read_at: dict[int, list[int]] = {}  # frame index -> cycle of each beat read
         self.writer: WriterProc  # set by the WriterProc that pairs with this reader
         self.starved = self.full = 0
+        # Load shedding: `frames` grows as frames are admitted upstream. Cycles starved before
+        # the next frame is known count once it comes (a frame that never comes was never due).
+        self.dynamic = False
+        self.pending = 0
         inp.reader = self
 
     def step(self, t: int) -> bool:
-        if self.phi >= len(self.frames) or (
-            self.last is not None and t < self.last + self.gap[self.j]
-        ):
+        if self.last is not None and t < self.last + self.gap[self.j]:
             return False
+        if self.phi >= len(self.frames):
+            self.pending += self.dynamic
+            return False
+        self.starved += self.pending
+        self.pending = 0
         if not self.inp.items:
             self.starved += 1
             return False
@@ -139,6 +146,12 @@ class WriterProc(Proc):
         self.blocked_by: dict[str, int] = {}
         self.payload = lambda phi, k: (frames[phi], k)
         self.on_write: Callable[[int, int, int], None] | None = None  # results to the merge
+        # Load shedding: route(phi) picks the FIFOs a frame's beats go to, decided in the cycle
+        # its first beat is written (state at the start of that cycle); admit(phi, outs) follows
+        # that write.
+        self.route: Callable[[int], list[Fifo]] | None = None
+        self.admit: Callable[[int, list[Fifo]], None] | None = None
+        self.cur = outs
         for o in outs:
             o.writer = self
 
@@ -154,7 +167,9 @@ class WriterProc(Proc):
             return False
         if not self._data(t):
             return False
-        full = [o for o in self.outs if o.full()]
+        if self.k == 0 and self.route is not None:
+            self.cur = self.route(self.phi)
+        full = [o for o in self.cur if o.full()]
         if full:
             self.blocked += 1
             for o in full:
@@ -164,8 +179,10 @@ class WriterProc(Proc):
             return False
         self.blocked_since = None
         item = self.payload(self.phi, self.k)
-        for o in self.outs:
+        for o in self.cur:
             o.pushes.append(item)
+        if self.k == 0 and self.admit is not None:
+            self.admit(self.phi, self.cur)
         if self.on_write is not None:
             self.on_write(self.phi, self.k, t)
         self.last = t
@@ -181,13 +198,13 @@ class WriterProc(Proc):
             return []
         if not self._data(1 << 62):
             return [self.reader]
-        return [o.reader for o in self.outs if o.full()]
+        return [o.reader for o in self.cur if o.full()]
 
     def pending_frame(self) -> int:
         return self.frames[self.phi] if self.phi < len(self.frames) else -1
 
     def out_fifos(self) -> list[Fifo]:
-        return list(self.outs)
+        return list(self.cur)
 
 
 class BufferProc(Proc):
