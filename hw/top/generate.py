@@ -26,6 +26,7 @@ from exitflow.hw.ops.exit_decision import timing as decision_timing
 from exitflow.hw.tools.finn_rtl import stitch
 from exitflow.hw.tools.rtllib import finn_rtllib_source, patched_rtllib
 from exitflow.hw.tools.stream import AxiLitePort, StreamPort
+from exitflow.hw.top.depths import apply_depths, check_depths
 from exitflow.hw.top.plan import StreamFormat, TopPlan, plan_top
 
 __all__ = ["RecordFormat", "TopDesign", "generate_top"]
@@ -184,13 +185,15 @@ def generate_top(
     merge_depth: int = 8,
     sim_report: str | Path | None = None,
     out_dir: str | Path | None = None,
+    depths: dict[str, int] | None = None,
 ) -> TopDesign:
     """Generate `<design>_top.sv` (and every partition module) for the run in `run_dir`.
 
     Reads build/hwdesc.json, build/checkpoints (step_hw_codegen) and the simulator's sizing
     (`sim_report`, default sim/report.json when present). logits: carry each exit's logits in
     the output records. id_bits: frame-id width (ids wrap modulo 2^id_bits). Files go under
-    `out_dir` (default build/rtl/); design.json there records the plan.
+    `out_dir` (default build/rtl/); design.json there records the plan. depths: overrides by
+    key (exitflow.hw.top.depths); any depth below its minimum is a ConfigError.
     """
     run = Path(run_dir).resolve()
     build = run / "build"
@@ -200,6 +203,8 @@ def generate_top(
         raise ConfigError(f"id_bits {id_bits}: give 4..32 bits of frame id")
     report = Path(sim_report) if sim_report is not None else run / "sim" / "report.json"
     plan = plan_top(build, report if report.is_file() else None)
+    apply_depths(plan, depths)
+    check_depths(plan, merge_depth)
     out = Path(out_dir).resolve() if out_dir is not None else build / "rtl"
     name = re.sub(r"\W", "_", f"{plan.design}_top")
     mods: dict[str, str] = {}
@@ -220,6 +225,7 @@ def generate_top(
     # ---- input: frame ids assigned in arrival order, pushed into segment 0's id FIFO ----
     t.lines.append(f"""  localparam integer FB = {stage0.inp.beats};  // input words per frame
   reg [{clog2(stage0.inp.beats + 1) - 1}:0] in_beat;
+  localparam [{clog2(stage0.inp.beats + 1) - 1}:0] FB_LAST = {clog2(stage0.inp.beats + 1)}'(FB - 1);
   reg [{id_bits - 1}:0] next_id;
   wire in_first = (in_beat == 0);""")
     for e in plan.exits:
@@ -237,7 +243,7 @@ def generate_top(
   always @(posedge ap_clk) begin
     if (!ap_rst_n) begin in_beat <= 0; next_id <= 0; end
     else if (in_fire) begin
-      in_beat <= (in_beat == FB - 1) ? 0 : in_beat + 1'b1;
+      in_beat <= (in_beat == FB_LAST) ? 0 : in_beat + 1'b1;
       if (in_first) next_id <= next_id + 1'b1;
     end
   end""")
@@ -290,13 +296,14 @@ def generate_top(
         t.bundle(f"rec{k}", rec.width - rec.exit_bits)  # {logits, class, fire, id}
         final = e.decision is None
         if final:
-            t.lines.append(
-                f"  wire verdict{k}_tdata, verdict{k}_tvalid; wire verdict{k}_tready = 1'b1;"
+            t.lines.append(  # the final exit has no buffer to release and no next segment
+                f"  /* verilator lint_off UNUSEDSIGNAL */\n  wire verdict{k}_tdata, "
+                f"verdict{k}_tvalid; wire verdict{k}_tready = 1'b1;"
             )
         nxt = f"id{k + 1}" if not final else f"nid{k}"
         if final:
             t.bundle(nxt, id_bits)
-            t.lines.append(f"  assign {nxt}_tready = 1'b1;")
+            t.lines.append(f"  assign {nxt}_tready = 1'b1;\n  /* verilator lint_on UNUSEDSIGNAL */")
         thr = "32'd0" if final else f"th[{32 * k + 31}:{32 * k}]"
         t.inst("exit_unit", {"C": c, "W": e.logit_bits, "WL": wl, "POLICY": e.policy_code,
                              "CW": cw, "IDW": id_bits, "LOGITS": int(logits), "FINAL": int(final)},
