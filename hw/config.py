@@ -14,6 +14,7 @@ __all__ = [
     "Board",
     "DecisionImpl",
     "HwConfig",
+    "LoadShedding",
     "MvauStyle",
     "check_override_partitions",
     "partition_names",
@@ -28,6 +29,16 @@ class Board(StrEnum):
     ZCU104 = "ZCU104"
     KV260 = "KV260_SOM"
     ULTRA96_V2 = "Ultra96-V2"
+
+
+class LoadShedding(StrEnum):
+    """Conditional buffers shed frames they cannot take (forced exits, docs/simulator.md).
+
+    Not on/off: YAML reads an unquoted on/off as a boolean."""
+
+    AUTO = "auto"  # enabled where the no-exit throughput falls below the baseline's
+    ENABLED = "enabled"
+    DISABLED = "disabled"
 
 
 @dataclass
@@ -63,6 +74,12 @@ class HwConfig:
     mvau_style: MvauStyle = opt(MvauStyle.AUTO, "matrix-vector units in LUTs or DSPs")
     baseline: bool = opt(True, "also build the single-exit baseline (same resource budget)")
     workers: int = opt(1, "processes for python-mode verification")
+    load_shedding: LoadShedding = opt(
+        LoadShedding.AUTO,
+        "a full conditional buffer lets the frame leave at its exit, flagged forced: auto "
+        "(enabled if the no-exit stream would run below the single-exit baseline), enabled, "
+        "disabled",
+    )
     allow_over_budget: bool = opt(
         False, "keep a design that needs more than the board has (else `build` fails, exit 8)"
     )

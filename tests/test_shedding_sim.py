@@ -93,3 +93,16 @@ def test_adversarial_floor():
     assert 0 < kept < n and (shed.exit_index[shed.forced] == 0).all()
     # stage 1 takes one frame per 40 cycles while frames come every 4: about a tenth continue
     assert abs(kept - n * 4 / 40) <= 4
+
+
+def test_resolve_auto_enables_where_it_pays():
+    from exitflow.hw.config import HwConfig, LoadShedding
+    from exitflow.sim.shedding import resolve_shedding
+
+    assert HwConfig().load_shedding is LoadShedding.AUTO
+    m = replace(_two_exit(2), shedding=False)
+    # baseline at 20 cycles/frame (5 M frames/s at 100 MHz): the no-exit stream runs at 40
+    assert resolve_shedding("auto", m, 100e6 / 20, frames=60).shedding
+    assert not resolve_shedding("auto", m, 100e6 / 80, frames=60).shedding
+    assert resolve_shedding("enabled", m, 1.0).shedding
+    assert not resolve_shedding("disabled", replace(m, shedding=True), 1e9).shedding
