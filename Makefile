@@ -34,7 +34,7 @@ $(FMNIST):
 $(MNIST):
 	bash scripts/fetch_data.sh mnist $(DATA)
 
-# Icarus Verilog for exitflow's own RTL (hw/rtl); tests that need it skip with a reason if absent.
+# Debian tools the tests use (yosys, chromium); tests that need one skip with a reason if absent.
 rtl-tools:
 	bash scripts/install_tools.sh
 

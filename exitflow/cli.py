@@ -54,7 +54,6 @@ def resolve_tools(vivado: str | None = None) -> ToolPaths:
         vivado=Path(vivado) if vivado else _which("vivado", os.environ.get("XILINX_VIVADO")),
         vitis_hls=_which("vitis_hls", os.environ.get("XILINX_HLS")),
         verilator=_which("verilator"),
-        iverilog=_which("iverilog"),
     )
 
 

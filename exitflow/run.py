@@ -35,7 +35,6 @@ class ToolPaths:
     vivado: Path | None = None
     vitis_hls: Path | None = None
     verilator: Path | None = None
-    iverilog: Path | None = None
 
 
 @dataclass
