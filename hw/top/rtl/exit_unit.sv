@@ -87,7 +87,7 @@ module exit_unit #(
             reg [LA-1:0] lwp, lrp;
             reg [LC-1:0] lcount;
             reg [XI-1:0] lidx;
-            wire signed [WL-1:0] xl = $signed(s_tdata);
+            wire signed [WL-1:0] xl = WL'($signed(s_tdata));  // sign-extended to WL
             wire done_frame = accept && (lidx == XI'(C - 1));
             assign l_ready = (lcount != LC'(LD));
             assign have_logits = (lcount != 0);
