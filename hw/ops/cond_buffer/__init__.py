@@ -6,6 +6,11 @@ simulator's conditional buffer and its verdict FIFO (docs/simulator.md), cycle f
 is taken with its verdict the cycle after the previous one left; dropped one cycle later once
 stored; released one beat per cycle from the cycle after the take (frame_beats + 1 cycles per
 released frame). Storage maps to block RAM above LUTRAM_MAX_BITS.
+
+Load shedding (SHEDDING = 1): a frame whose first beat arrives while the buffer holds more than
+capacity - frame_beats words is shed (accepted, not stored, its flag out on f_*); verdicts come
+for stored frames only. `admitted` replays that rule on the words-stored count; `reference` with
+`shed` leaves shed frames out.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import numpy as np
 from exitflow.core.errors import ConfigError
 from exitflow.hw.ops import BlockEstimate, clog2
 
-__all__ = ["BRAM18_SHAPES", "LUTRAM_MAX_BITS", "estimate", "params", "reference"]
+__all__ = ["BRAM18_SHAPES", "LUTRAM_MAX_BITS", "admitted", "estimate", "params", "reference"]
 
 # BRAM18 aspect ratios (port width, words) of 7-series/UltraScale simple dual-port mode: synthesis
 # picks the one that needs the fewest blocks (a 4-bit buffer uses 4096 x 4, not 512 x 36)
@@ -25,22 +30,35 @@ BRAM18_SHAPES = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 5
 LUTRAM_MAX_BITS = 2048  # smaller buffers map to distributed RAM (RAM32M/RAM64M)
 
 
-def reference(frames: np.ndarray, exited: np.ndarray) -> np.ndarray:
-    """Words the buffer releases: the beats of the frames [NF, FRAME_BEATS] that did not exit."""
+def reference(frames: np.ndarray, exited: np.ndarray, shed: np.ndarray | None = None) -> np.ndarray:
+    """Words the buffer releases: the beats of the frames [NF, FRAME_BEATS] that did not exit
+    (and, under load shedding, were not shed: `shed` one flag per frame)."""
     frames = np.asarray(frames)
     exited = np.asarray(exited, dtype=bool)
-    if frames.ndim != 2 or exited.shape != (len(frames),):
+    gone = exited if shed is None else exited | np.asarray(shed, dtype=bool)
+    if frames.ndim != 2 or gone.shape != (len(frames),):
         raise ConfigError(
-            f"need frames [NF, FRAME_BEATS] and one exit flag per frame, got {frames.shape} "
-            f"and {exited.shape}"
+            f"need frames [NF, FRAME_BEATS] and one exit (and shed) flag per frame, got "
+            f"{frames.shape} and {gone.shape}"
         )
-    return frames[~exited].reshape(-1)
+    return frames[~gone].reshape(-1)
+
+
+def admitted(stored_words: int, frame_beats: int, depth_frames: int) -> bool:
+    """Load shedding's rule: a frame whose first beat arrives while the buffer holds
+    `stored_words` (at the start of that cycle) is stored iff all its beats fit."""
+    return stored_words <= frame_beats * depth_frames - frame_beats
 
 
 def params(
-    width_bits: int, frame_beats: int, depth_frames: int, verdict_depth: int
+    width_bits: int,
+    frame_beats: int,
+    depth_frames: int,
+    verdict_depth: int,
+    shedding: bool = False,
 ) -> dict[str, int]:
-    """Verilog parameters; raises ConfigError for a buffer that cannot hold one frame."""
+    """Verilog parameters; raises ConfigError for a buffer that cannot hold one frame.
+    shedding: SHEDDING = 1 (load shedding; docs/rtl.md)."""
     if min(width_bits, frame_beats, depth_frames, verdict_depth) < 1:
         raise ConfigError(
             "cond_buffer needs width, frame_beats, depth_frames and verdict_depth >= 1 (a buffer "
@@ -52,6 +70,7 @@ def params(
         "FRAME_BEATS": frame_beats,
         "DEPTH_FRAMES": depth_frames,
         "VERDICT_DEPTH": verdict_depth,
+        "SHEDDING": int(shedding),
     }
 
 

@@ -14,12 +14,21 @@
 // Storage: DEPTH_FRAMES * FRAME_BEATS words with a registered read (maps to block RAM). The read
 // address is the next head, so the head word is always in the read register; a write to the
 // address being read is bypassed, because a beat may leave the cycle after it arrived.
+//
+// Load shedding (SHEDDING = 1; docs/simulator.md, "Load shedding"): in the cycle a frame's first
+// beat is accepted, the frame is stored iff the buffer held at most DEPTH - FRAME_BEATS words at
+// the start of that cycle (the registered count); otherwise it is shed: its beats are accepted
+// and discarded, and no verdict ever comes for it (d_* carries stored frames' verdicts only). The
+// frame's flag (1 = shed) leaves on f_* in the cycle its first beat is accepted, so the first
+// beat waits for f_tready; other beats are always accepted (a stored frame finds room by the
+// rule). With SHEDDING = 0, f_* is idle and the buffer is the plain one above.
 `timescale 1ns/1ps
 module cond_buffer #(
     parameter integer DW = 32,
     parameter integer FRAME_BEATS = 4,
     parameter integer DEPTH_FRAMES = 2,
-    parameter integer VERDICT_DEPTH = 2
+    parameter integer VERDICT_DEPTH = 2,
+    parameter integer SHEDDING = 0
 ) (
     input  wire          ap_clk,
     input  wire          ap_rst_n,
@@ -31,7 +40,12 @@ module cond_buffer #(
     output wire          d_tready,
     output wire [DW-1:0] m_tdata,
     output wire          m_tvalid,
-    input  wire          m_tready
+    input  wire          m_tready,
+    output wire          f_tdata,            // 1: the frame was shed (SHEDDING = 1)
+    output wire          f_tvalid,
+    /* verilator lint_off UNUSEDSIGNAL */
+    input  wire          f_tready            // unused with SHEDDING = 0
+    /* verilator lint_on UNUSEDSIGNAL */
 );
     localparam integer DEPTH = FRAME_BEATS * DEPTH_FRAMES;
     localparam integer AW = (DEPTH > 1) ? $clog2(DEPTH) : 1;        // address
@@ -62,8 +76,33 @@ module cond_buffer #(
     reg [LW-1:0]  left;                  // beats of the head frame still to release
     reg           have_dec, dec_drop;    // head frame's verdict, once taken
 
-    assign s_tready = (count < DEPTH_W);
-    wire s_fire = s_tvalid && s_tready;
+    wire s_fire;                         // a beat is accepted (and stored)
+    wire s_acc = s_tvalid && s_tready;   // a beat is accepted
+    generate
+        if (SHEDDING != 0) begin : g_shed
+            reg [LW-1:0] in_beat;            // beat of the arriving frame
+            reg          in_store;           // the arriving frame is stored
+            wire first = (in_beat == 0);
+            wire admit = (count <= DEPTH_W - FRAME_W);
+            assign s_tready = !first || f_tready;
+            assign f_tvalid = s_tvalid && first;
+            assign f_tdata = !admit;
+            assign s_fire = s_acc && (first ? admit : in_store);
+            always @(posedge ap_clk) begin
+                if (!ap_rst_n) begin
+                    in_beat <= 0; in_store <= 1'b0;
+                end else if (s_acc) begin
+                    in_beat <= (in_beat == FRAME_L - 1'b1) ? {LW{1'b0}} : in_beat + 1'b1;
+                    if (first) in_store <= admit;
+                end
+            end
+        end else begin : g_plain
+            assign s_tready = (count < DEPTH_W);
+            assign s_fire = s_acc;
+            assign f_tvalid = 1'b0;
+            assign f_tdata = 1'b0;
+        end
+    endgenerate
 
     wire take = !have_dec && (vcount != 0);
     wire releasing = have_dec && !dec_drop && (count != 0);
