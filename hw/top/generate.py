@@ -28,6 +28,7 @@ from exitflow.hw.tools.rtllib import finn_rtllib_source, patched_rtllib
 from exitflow.hw.tools.stream import AxiLitePort, StreamPort
 from exitflow.hw.top.depths import apply_depths, check_depths
 from exitflow.hw.top.plan import StreamFormat, TopPlan, plan_top
+from exitflow.hw.top.shed_wiring import merge_remap, shed_flags
 
 __all__ = ["RecordFormat", "TopDesign", "generate_top"]
 
@@ -186,6 +187,7 @@ def generate_top(
     sim_report: str | Path | None = None,
     out_dir: str | Path | None = None,
     depths: dict[str, int] | None = None,
+    shedding: bool = False,
 ) -> TopDesign:
     """Generate `<design>_top.sv` (and every partition module) for the run in `run_dir`.
 
@@ -193,7 +195,9 @@ def generate_top(
     (`sim_report`, default sim/report.json when present). logits: carry each exit's logits in
     the output records. id_bits: frame-id width (ids wrap modulo 2^id_bits). Files go under
     `out_dir` (default build/rtl/); design.json there records the plan. depths: overrides by
-    key (exitflow.hw.top.depths); any depth below its minimum is a ConfigError.
+    key (exitflow.hw.top.depths); any depth below its minimum is a ConfigError. shedding: load
+    shedding in every conditional buffer (hw.load_shedding resolved, exitflow.sim.shedding;
+    docs/rtl.md, "Load shedding"): records of forced frames carry forced = 1.
     """
     run = Path(run_dir).resolve()
     build = run / "build"
@@ -216,7 +220,8 @@ def generate_top(
     c, wl, cw = plan.num_classes, plan.logit_bits, clog2(plan.num_classes)
     rec = RecordFormat(id_bits, clog2(n_exit), cw, c, wl, logits)
     pw = c * wl if logits else 0
-    mp = merge_op.params(n_exit, id_bits, cw, pw, merge_depth)
+    fw = int(shedding)  # exit records carry the forced bit as the merge payload's low bit
+    mp = merge_op.params(n_exit, id_bits, cw, pw + fw, merge_depth)
     thresholds = [e.threshold for e in plan.exits[:-1]]
     rp = reg_params(n_exit, thresholds)
     stage0 = plan.parts[plan.exits[0].stages[0]]
@@ -274,13 +279,17 @@ def generate_top(
             cin = t.fifo(fc, fmt.width, front, f"{last}_{e.cbuf}") if front else fc
             t.bundle(f"verdict{k}", 1)
             cout = t.bundle(f"{e.cbuf}_o", fmt.width)
+            t.bundle(f"shed{k}", 1)
             t.inst("cond_buffer", {"DW": fmt.width, "FRAME_BEATS": e.cbuf_beats,
-                                   "DEPTH_FRAMES": e.cbuf_frames, "VERDICT_DEPTH": e.verdict_depth},
+                                   "DEPTH_FRAMES": e.cbuf_frames, "VERDICT_DEPTH": e.verdict_depth,
+                                   "SHEDDING": fw},
                    f"u_{e.cbuf}", [*_conn("s", cin), *_conn("d", f"verdict{k}"),
-                                   *_conn("m", cout)])  # fmt: skip
+                                   *_conn("m", cout), *_conn("f", f"shed{k}")])  # fmt: skip
+            xin = shed_flags(t, k, e.id_depth, shedding, True)
             src = cout
         else:
             hin = _link(t, src, fmt, head.inp, hdepth, f"{last}_{e.head}")
+            xin = shed_flags(t, k, 0, shedding, False)
         hout = t.bundle(f"{e.head}_o", head.out.width)
         t.inst(mods[e.head], {}, f"u_{e.head}", [*_conn("in0", hin), *_conn("out0", hout)])
         one = StreamFormat(head.out.bits, 1, True, head.out.bits, c)
@@ -293,7 +302,7 @@ def generate_top(
             plan.fifo_depths.get(f"{e.head}->{dname}", 2),
             f"{e.head}_{dname}",
         )
-        t.bundle(f"rec{k}", rec.width - rec.exit_bits)  # {logits, class, fire, id}
+        t.bundle(f"rec{k}", rec.width - rec.exit_bits + fw)  # {logits, [forced,] class, keep, id}
         final = e.decision is None
         if final:
             t.lines.append(  # the final exit has no buffer to release and no next segment
@@ -306,8 +315,10 @@ def generate_top(
             t.lines.append(f"  assign {nxt}_tready = 1'b1;\n  /* verilator lint_on UNUSEDSIGNAL */")
         thr = "32'd0" if final else f"th[{32 * k + 31}:{32 * k}]"
         t.inst("exit_unit", {"C": c, "W": e.logit_bits, "WL": wl, "POLICY": e.policy_code,
-                             "CW": cw, "IDW": id_bits, "LOGITS": int(logits), "FINAL": int(final)},
+                             "CW": cw, "IDW": id_bits, "LOGITS": int(logits), "FINAL": int(final),
+                             "SHED": fw},
                f"u_exit{k}", [f".th({thr})", *_conn("s", logit), *_conn("i", f"idq{k}"),
+                              *_conn("x", xin),
                               *_conn("r", f"rec{k}"), *_conn("v", f"verdict{k}"),
                               *_conn("n", nxt)])  # fmt: skip
     recs = [f"rec{e.index}" for e in reversed(plan.exits)]
@@ -317,7 +328,9 @@ def generate_top(
     .s_tdata({{{", ".join(r + "_tdata" for r in recs)}}}),
     .s_tvalid({{{", ".join(r + "_tvalid" for r in recs)}}}),
     .s_tready(mrg_tready),
-    .m_tdata(out_tdata), .m_tvalid(out_tvalid), .m_tready(out_tready));""")
+    .m_tdata({"mrg_o" if shedding else "out"}_tdata), .m_tvalid(out_tvalid), .m_tready(out_tready));""")
+    if shedding:
+        merge_remap(t, rec.width, id_bits + rec.exit_bits, cw, pw)
     for e in plan.exits:
         t.lines.append(f"  assign rec{e.index}_tready = mrg_tready[{e.index}];")
     ew = rec.exit_bits
@@ -361,7 +374,10 @@ def generate_top(
         record=rec,
         plan=plan,
         thresholds=thresholds,
-        meta={"final_argmax": {"cycles_per_frame": ii, "latency_cycles": lat}},
+        meta={
+            "final_argmax": {"cycles_per_frame": ii, "latency_cycles": lat},
+            "shedding": shedding,
+        },
     )
     write_json(out / "design.json", _describe(design))
     log.info("generated %s (%d sources) under %s", name, len(all_src), out)

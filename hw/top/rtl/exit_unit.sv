@@ -10,6 +10,13 @@
 //   n_*: the id of a continuing frame, into the next segment's id FIFO (non-final exits only).
 // Frames leave in the order they arrived, so ids and frames never part company.
 //
+// Load shedding (SHED = 1): conditional buffer k's shed flags, one per frame in frame order,
+// arrive on x_* (non-final exits) and join the decision. A shed frame (x = 1) leaves here: its
+// record is kept by the merge (keep bit set) with forced = 1 when its policy would have
+// continued, and it sends no verdict (the buffer never stored it) and no next id. With SHED = 1
+// every exit's record carries the forced bit above the class, {logits, forced, class, keep, id}
+// (the final exit's forced bit is 0), so the merge passes it through as the payload's low bit.
+//
 // The threshold `th` is a run-time register (AXI-Lite), clamped to [-2^W, 2^W] (every decision
 // is the same as with the unclamped value) and registered before it reaches the compare. The
 // final exit (FINAL = 1) is the argmax: POLICY 0 with the threshold -2^W, which always fires.
@@ -23,7 +30,8 @@ module exit_unit #(
     parameter integer IDW = 16,          // frame id bits
     parameter integer LOGITS = 1,        // 1: carry the logits in the record
     parameter integer FINAL = 0,         // 1: the final exit (argmax, always fires)
-    parameter integer LD = 4             // frames of logits stored (the decision holds 2)
+    parameter integer LD = 4,            // frames of logits stored (the decision holds 2)
+    parameter integer SHED = 0           // 1: load shedding (x_* shed flags, forced bit)
 ) (
     input  wire                 ap_clk,
     input  wire                 ap_rst_n,
@@ -36,7 +44,12 @@ module exit_unit #(
     input  wire [IDW-1:0]       i_tdata,
     input  wire                 i_tvalid,
     output wire                 i_tready,
-    output wire [((LOGITS != 0) ? C * WL : 0) + CW + IDW:0] r_tdata,  // {logits, class, fire, id}
+    /* verilator lint_off UNUSEDSIGNAL */
+    input  wire                 x_tdata,   // shed flag (SHED = 1, non-final exits)
+    input  wire                 x_tvalid,
+    /* verilator lint_on UNUSEDSIGNAL */
+    output wire                 x_tready,
+    output wire [((LOGITS != 0) ? C * WL : 0) + ((SHED != 0) ? 1 : 0) + CW + IDW:0] r_tdata,
     output wire                 r_tvalid,
     input  wire                 r_tready,
     output wire                 v_tdata,
@@ -47,7 +60,9 @@ module exit_unit #(
     input  wire                 n_tready
 );
     localparam integer PW = (LOGITS != 0) ? C * WL : 0;
-    localparam integer RW = PW + CW + 1 + IDW;
+    localparam integer FW = (SHED != 0) ? 1 : 0;    // forced bit in the record
+    localparam integer RW = PW + FW + CW + 1 + IDW;
+    localparam integer XS = (SHED != 0 && FINAL == 0) ? 1 : 0;  // shed flags joined
     localparam signed [31:0] HI = 32'sd1 <<< W;
     localparam signed [31:0] LO = -(32'sd1 <<< W);
 
@@ -75,6 +90,21 @@ module exit_unit #(
     );
     wire fire = d_tdata[0];
     wire [CW-1:0] cls = d_tdata[CW:1];
+    wire have_x = (XS != 0) ? x_tvalid : 1'b1;
+    wire shed = (XS != 0) && x_tdata;
+    wire keep = fire || shed;             // the merge keeps the record
+    wire forced = shed && !fire;          // the policy would have continued
+    wire [FW+CW:0] mid;                   // {forced, class, keep} or {class, fire}
+    generate
+        if (SHED != 0) begin : g_forced
+            assign mid = {forced, cls, keep};
+        end else begin : g_plain_mid
+            assign mid = {cls, fire};
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire unused_mid = keep ^ forced;
+            /* verilator lint_on UNUSEDSIGNAL */
+        end
+    endgenerate
 
     wire have_logits;
     wire [RW-1:0] record;
@@ -91,7 +121,7 @@ module exit_unit #(
             wire done_frame = accept && (lidx == XI'(C - 1));
             assign l_ready = (lcount != LC'(LD));
             assign have_logits = (lcount != 0);
-            assign record = {lmem[lrp], cls, fire, i_tdata};
+            assign record = {lmem[lrp], mid, i_tdata};
             always @(posedge ap_clk) begin
                 if (accept) lmem[lwp][lidx * WL +: WL] <= xl;
             end
@@ -108,7 +138,7 @@ module exit_unit #(
         end else begin : g_no_logits
             assign l_ready = 1'b1;
             assign have_logits = 1'b1;
-            assign record = {cls, fire, i_tdata};
+            assign record = {mid, i_tdata};
             /* verilator lint_off UNUSEDSIGNAL */
             wire unused = accept;
             /* verilator lint_on UNUSEDSIGNAL */
@@ -116,9 +146,9 @@ module exit_unit #(
     endgenerate
 
     // ---- join and one-shot broadcast to record, verdict and next-id outputs ----
-    wire have = d_tvalid && i_tvalid && have_logits;
-    wire need_v = (FINAL == 0);
-    wire need_n = (FINAL == 0) && !fire;
+    wire have = d_tvalid && i_tvalid && have_logits && have_x;
+    wire need_v = (FINAL == 0) && !shed;
+    wire need_n = (FINAL == 0) && !fire && !shed;
     reg r_done, v_done, n_done;
     assign r_tvalid = have && !r_done;
     assign v_tvalid = have && need_v && !v_done;
@@ -129,6 +159,7 @@ module exit_unit #(
     assign retire = have && (r_done || r_tready) && (!need_v || v_done || v_tready)
                     && (!need_n || n_done || n_tready);
     assign i_tready = retire;
+    assign x_tready = (XS != 0) && retire;
 
     always @(posedge ap_clk) begin
         if (!ap_rst_n || retire) begin
