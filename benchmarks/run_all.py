@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["bench_quant.py", "bench_hw.py", "bench_sim.py", "bench_rtl.py", "bench_deploy.py"]
+ORDER = [
+    "bench_quant.py",
+    "bench_hw.py",
+    "bench_sim.py",
+    "bench_rtl.py",
+    "bench_deploy.py",
+    "bench_codesign.py",
+]
 
 
 def main() -> int:
