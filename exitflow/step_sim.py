@@ -29,7 +29,10 @@ def simulate(run: Run) -> SimulateResult:
     reference = load_outputs(lay.reference)
     calibrated = load_policy(lay.policy) if lay.policy.is_file() else None
     spec = reconcile(spec_from_hwdesc(desc), calibrated, desc.source)
-    outcome = run_simulation(desc, reference, spec, run.cfg.sim, lay.sim_dir, run.progress)
+    outcome = run_simulation(
+        desc, reference, spec, run.cfg.sim, lay.sim_dir, run.progress,
+        load_shedding=str(run.cfg.hw.load_shedding),
+    )  # fmt: skip
     log_headline(outcome.report)
     log.info("wrote %s", ", ".join(str(p) for p in outcome.files))
     rep = outcome.report

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from exitflow.sim.plots import plot_occupancy
 from exitflow.sim.report import build_report, save_frames, write_report
 from exitflow.sim.result import RunResult
 from exitflow.sim.run import simulate
+from exitflow.sim.shed_report import apply_load_shedding, forced_counts
 from exitflow.sim.sizing import size_buffers, sizing_probe_count
 from exitflow.sim.trace import write_trace
 
@@ -80,8 +81,12 @@ def run_simulation(
     out_dir: Path,
     progress: Progress | None = None,
     meta: dict[str, Any] | None = None,
+    load_shedding: str = "disabled",
 ) -> Outcome:
-    """Check exits, simulate, size buffers, write report.json/.md, frames.npz, plot and trace."""
+    """Check exits, simulate, size buffers, write report.json/.md, frames.npz, plot and trace.
+
+    load_shedding: hw.load_shedding (auto, enabled, disabled), resolved by
+    exitflow.sim.shedding.resolve_shedding; the report's `load_shedding` gives the figures."""
     progress = progress or NullProgress()
     if outputs.num_classes != desc.num_classes:
         raise ValueError(
@@ -91,6 +96,7 @@ def run_simulation(
     n = outputs.num_samples if cfg.frames is None else min(cfg.frames, outputs.num_samples)
     model = model_from_hwdesc(desc, cfg)
     exit_index, pred = check_exits(outputs, spec, n, out_dir)
+    model, shed_info = apply_load_shedding(load_shedding, model, desc, outputs, n)
     arrival = arrival_cycles(cfg, n)
     t0 = time.perf_counter()
     # a trace reads every beat of its window: only then are all beats kept; the plot reads
@@ -98,7 +104,9 @@ def run_simulation(
     keep = cfg.trace_window is not None or None
     result = simulate(model, exit_index, arrival, keep_events=keep, buffer_events=True)
     seconds = time.perf_counter() - t0
-    worst = simulate(model, never_exit(n, model.num_exits))
+    shed_info["forced"] = int(sum(forced_counts(result, model.num_exits)))
+    # FINN's estimate describes the design without shedding (load_shedding has both)
+    worst = simulate(replace(model, shedding=False), never_exit(n, model.num_exits))
     length = run_length(result, fill_cycles(model, exit_index))
     noexit = noexit_check(worst, desc)
     noexit_length = run_length(
@@ -132,6 +140,7 @@ def run_simulation(
         "simulate_seconds": seconds,
         "policy": policy_dict(spec),
         "undersized": undersized,
+        "load_shedding": shed_info,
         **(meta or {}),
     }
     rep = build_report(

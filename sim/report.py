@@ -130,6 +130,23 @@ def _fmt(v: Any, spec: str = ".4g") -> str:
     return "n/a" if v is None else format(v, spec) if isinstance(v, float) else str(v)
 
 
+def _shedding_lines(sh: dict[str, Any] | None) -> list[str]:
+    """hw.load_shedding's figures (sim.shed_report), or nothing for a single-exit design."""
+    if not sh or "noexit_fps_with" not in sh:
+        return []
+    per = ", ".join(f"exit {e}: {n}" for e, n in enumerate(sh["noexit_forced_per_exit"]))
+    return [
+        f"- load shedding ({sh['setting']}): **{'enabled' if sh['enabled'] else 'disabled'}**; "
+        f"forced exits in this run: {sh.get('forced', 0)}",
+        f"- no-exit stream: {_fmt(sh['noexit_fps_without'], '.1f')} frames/s without shedding, "
+        f"{_fmt(sh['noexit_fps_with'], '.1f')} with; baseline {_fmt(sh['baseline_fps'], '.1f')}",
+        f"- no-exit stream with shedding, {sh['noexit_frames']} frames: {sh['noexit_forced']} "
+        f"forced ({per}); accuracy kept {sh['accuracy_kept']:.2%} (final exit alone "
+        f"{sh['accuracy_final_exit']:.2%})",
+        "",
+    ]
+
+
 def report_markdown(rep: dict[str, Any]) -> str:
     """Human-readable summary of build_report's data."""
     h = rep["headline"]
@@ -165,6 +182,7 @@ def report_markdown(rep: dict[str, Any]) -> str:
         f"- no exit (worst case): {_fmt(rep['noexit_fps'], '.1f')} frames/s = "
         f"{_fmt(rep['noexit_fps_over_finn_estimate'], '.4f')} x FINN's estimate{noexit_mark}",
         "",
+        *_shedding_lines(rep.get("load_shedding")),
         "## Gain over the single-exit baseline",
         "",
     ]

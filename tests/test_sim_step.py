@@ -13,6 +13,7 @@ from exitflow.config import ProjectConfig
 from exitflow.context import RunContext
 from exitflow.core.outputs import save_outputs
 from exitflow.core.policies import PolicySpec, save_policy
+from exitflow.hw.config import LoadShedding
 from exitflow.sim.config import SimConfig
 from exitflow.sim.errors import ExitMismatchError
 from exitflow.sim.hwdesc import HwDescError
@@ -96,6 +97,8 @@ def test_step_names_missing_inputs(run):
 
 def test_step_names_a_too_small_buffer_and_the_node_it_blocks(run, caplog):
     run.cfg.sim.cond_buffer_frames = 1
+    # a shedding buffer never blocks its stage (auto turns shedding on here): size it without
+    run.cfg.hw.load_shedding = LoadShedding.DISABLED
     run.cfg.sim.size_frames = run.cfg.sim.frames  # sized on the frames it then runs
     rep = json.loads(step_simulate(run).path.read_text())
     small = {u["buffer"]: u for u in rep["undersized"]}
