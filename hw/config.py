@@ -74,11 +74,14 @@ class HwConfig:
     mvau_style: MvauStyle = opt(MvauStyle.AUTO, "matrix-vector units in LUTs or DSPs")
     baseline: bool = opt(True, "also build the single-exit baseline (same resource budget)")
     workers: int = opt(1, "processes for python-mode verification")
+    # Off by default until the generated RTL top sheds exactly as the simulator predicts
+    # (tests/test_shedding_rtl.py's whole-top test is still an expected failure): a default of
+    # auto would make `simulate` report a shedding design that cosim and bitstream do not build.
     load_shedding: LoadShedding = opt(
-        LoadShedding.AUTO,
+        LoadShedding.DISABLED,
         "a full conditional buffer lets the frame leave at its exit, flagged forced: auto "
         "(enabled if the no-exit stream would run below the single-exit baseline), enabled, "
-        "disabled",
+        "disabled (the simulator models it; the RTL top sheds only in tests so far)",
     )
     allow_over_budget: bool = opt(
         False, "keep a design that needs more than the board has (else `build` fails, exit 8)"
