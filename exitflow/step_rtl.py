@@ -13,7 +13,9 @@ Its pieces are public so that benchmarks/bench_rtl.py measures exactly what the 
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import logging
 import math
 import time
@@ -33,13 +35,10 @@ from exitflow.core.files import write_bytes, write_json, write_text
 from exitflow.hw.rtl_config import CosimMode, RtlConfig
 from exitflow.results import RtlResult
 from exitflow.run import Run
-from exitflow.sim.analysis import throughput_fps
 from exitflow.sim.arrival import arrival_cycles
 from exitflow.sim.config import SimConfig
-from exitflow.sim.design import model_from_hwdesc
-from exitflow.sim.hwdesc import HwDesc, load_hwdesc
-from exitflow.sim.model import Model
-from exitflow.sim.run import simulate
+from exitflow.sim.hwdesc import load_hwdesc
+from exitflow.step_rtl_sim import compare_simulator, measured_timing, rtl_fps, sim_model_for
 from exitflow.steps import STEPS
 
 __all__ = [
@@ -51,6 +50,7 @@ __all__ = [
     "rtl_fps",
     "sim_model_for",
     "step_cosim",
+    "top_key",
 ]
 
 log = logging.getLogger(__name__)
@@ -99,18 +99,23 @@ def cosim_step(run: Run) -> RtlResult:
     res = cosim(
         design, ref, frames=n, first_image=rc.first_image, arrival="trace",
         trace=arrival.tolist(), backpressure=rc.backpressure, seed=rc.seed, model=model,
+        workers=rc.workers,
     )  # fmt: skip
     wall = time.perf_counter() - t0
     checks = compare_reference(res, ref)
     exits = np.asarray(ref["exit_index"][rc.first_image : rc.first_image + n], np.int64)
-    fidelity = compare_simulator(design, res, desc, run.cfg.sim, exits, arrival)
-    report = _report(design, res, rc, run.cfg.sim, checks, fidelity, wall, model)
+    estimates = compare_simulator(design, res, desc, run.cfg.sim, exits, arrival)
+    timing, reused = measured_timing(run.run_dir, design, jobs=rc.jobs)
+    fidelity = compare_simulator(design, res, desc, run.cfg.sim, exits, arrival, timing)
+    fidelity["timing_reused"] = reused
+    report = _report(design, res, rc, run.cfg.sim, checks, fidelity, wall, model, estimates)
     _write(lay.rtl_dir, report, res, ref, fidelity)
     log.info(
-        "cosim: %d frames, %d exit / %d class / %d logit mismatches; rtl/sim fps %.4f, "
-        "result order %s the simulator's",
+        "cosim: %d frames, %d exit / %d class / %d logit mismatches; rtl/sim fps %.4f with "
+        "measured timing (%.4f with FINN's estimates), result order %s the simulator's",
         n, checks["exit_mismatches"], checks["class_mismatches"], checks["logit_mismatches"],
-        fidelity["fps_ratio"], "equals" if fidelity["order_equal"] else "differs from",
+        fidelity["fps_ratio"], estimates["fps_ratio"],
+        "equals" if fidelity["order_equal"] else "differs from",
     )  # fmt: skip
     if checks["mismatched_frames"] or checks["counters"] != checks["exit_histogram"]:
         from exitflow.hw.top import check_against_reference
@@ -126,7 +131,7 @@ def cosim_step(run: Run) -> RtlResult:
     if rc.max_fps_gap is not None and gap > rc.max_fps_gap:
         raise VerificationError(
             f"the RTL runs at {fidelity['fps_ratio']:.4f} x the cycle simulator's throughput on "
-            f"the same {n} frames, beyond rtl.max_fps_gap {rc.max_fps_gap}: the simulator's "
+            f"the same frames (measured partition timing), beyond rtl.max_fps_gap {rc.max_fps_gap}: the simulator's "
             f"timing model differs from the RTL (see {lay.rel(lay.rtl_report_md)}). Fix: the "
             "node timings in sim/, or raise rtl.max_fps_gap"
         )
@@ -157,9 +162,12 @@ def prepare(
 
     tool = verilator or find_verilator()
     id_bits = max(16, math.ceil(math.log2(max(2, frames))))
-    design = generate_top(run_dir, id_bits=id_bits, sim_report=sim_report)
+    key = top_key(run_dir, id_bits=id_bits, sim_report=sim_report)
+    out = Path(run_dir).resolve() / "build" / "rtl" / f"top-{key}"
+    design = generate_top(run_dir, id_bits=id_bits, sim_report=sim_report, out_dir=out)
+    design.meta["settings_key"] = key
     t0 = time.perf_counter()
-    model = build_top_model(design, verilator=tool, jobs=jobs)
+    model = build_top_model(design, verilator=tool, jobs=jobs, workdir=out.parent / "verilator")
     secs = time.perf_counter() - t0
     log.info(
         "cosim: Verilator model of %s %s in %.1f s",
@@ -168,6 +176,22 @@ def prepare(
     design.meta["verilator_seconds"] = round(secs, 2)
     design.meta["verilator_cached"] = bool(model.cached)
     return design, model
+
+
+def top_key(run_dir: str | Path, *, id_bits: int, sim_report: str | Path | None = None) -> str:
+    """Digest of what the generated top depends on (hwdesc, the simulator's sizing, id width,
+    the generator's source): `prepare` generates under build/rtl/top-<key>/, so a top
+    regenerated with other settings (another frame count, depths) never overwrites the sources
+    of one being built or simulated, and the same settings find their Verilator build again."""
+    from exitflow.hw.top import generate as gen
+
+    run = Path(run_dir).resolve()
+    h = hashlib.sha256((run / "build" / "hwdesc.json").read_bytes())
+    rep = Path(sim_report) if sim_report is not None else run / "sim" / "report.json"
+    sizing = json.loads(rep.read_text()).get("sizing") if rep.is_file() else None
+    h.update(json.dumps({"id_bits": id_bits, "sizing": sizing}, sort_keys=True).encode())
+    h.update(Path(gen.__file__).read_bytes())
+    return h.hexdigest()[:12]
 
 
 def compare_reference(res: Any, ref: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -198,67 +222,6 @@ def compare_reference(res: Any, ref: dict[str, np.ndarray]) -> dict[str, Any]:
         "reference_exit_histogram": np.bincount(want_exit, minlength=len(hist)).tolist(),
         "counters": list(res.counters),
         "forced_exits": int(sum(r.forced for r in res.records)),
-    }
-
-
-def sim_model_for(design: Any, desc: HwDesc, cfg: SimConfig) -> tuple[Model, list[str]]:
-    """The cycle simulator's model of `desc` with the FIFO and buffer depths the generated top
-    was built with; also the names of top FIFOs the model has no link for (not applied)."""
-    model = model_from_hwdesc(desc, cfg)
-    links = {ln.name for ln in model.links()}
-    fifo = {k: v for k, v in design.plan.fifo_depths.items() if k in links}
-    missing = sorted(set(design.plan.fifo_depths) - links)
-    cbufs = {s.cbuf.name for s in model.segments if s.cbuf is not None}
-    frames = {e.cbuf: e.cbuf_frames for e in design.plan.exits if e.cbuf and e.cbuf in cbufs}
-    return model.with_depths(fifo, frames), missing
-
-
-def rtl_fps(res: Any, clock_mhz: float) -> float:
-    """Frames per second of a co-simulation: frames over first input word to last result, as
-    the simulator's throughput_fps (first read to last result)."""
-    entry = min(r.entry_cycle for r in res.records)
-    last = max(r.result_cycle for r in res.records)
-    return len(res.records) * clock_mhz * 1e6 / (last - entry + 1)
-
-
-def compare_simulator(
-    design: Any,
-    res: Any,
-    desc: HwDesc,
-    cfg: SimConfig,
-    exit_index: np.ndarray,
-    arrival: np.ndarray,
-) -> dict[str, Any]:
-    """The cycle simulator on the frames, exits, arrival and depths of a co-simulation: the
-    throughput ratio rtl_fps / sim_fps, and whether results leave in the same order."""
-    model, missing = sim_model_for(design, desc, cfg)
-    t0 = time.perf_counter()
-    sim = simulate(model, exit_index, arrival)
-    sim_s = time.perf_counter() - t0
-    r_fps, s_fps = rtl_fps(res, desc.clock_mhz), throughput_fps(sim, desc.clock_mhz)
-    rtl_order = np.asarray(res.output_order, np.int64)
-    sim_order = np.argsort(sim.finish, kind="stable")
-    same = rtl_order == sim_order
-    rtl_lat = np.array([r.result_cycle - r.entry_cycle for r in res.records], np.int64)
-    sim_lat = sim.finish - sim.start
-    return {
-        "rtl_fps": r_fps,
-        "sim_fps": s_fps,
-        "fps_ratio": r_fps / s_fps if s_fps else math.nan,
-        "rtl_span_cycles": max(r.result_cycle for r in res.records)
-        - min(r.entry_cycle for r in res.records)
-        + 1,
-        "sim_span_cycles": int(sim.finish.max() - sim.start.min() + 1),
-        "order_equal": bool(same.all()),
-        "order_positions_equal": int(same.sum()),
-        "first_order_difference": None if same.all() else int(np.flatnonzero(~same)[0]),
-        "rtl_mean_latency_cycles": float(rtl_lat.mean()),
-        "sim_mean_latency_cycles": float(sim_lat.mean()),
-        "latency_ratio": float(rtl_lat.mean() / sim_lat.mean()) if sim_lat.mean() else math.nan,
-        "sim_seconds": round(sim_s, 3),
-        "depths_not_in_sim": missing,
-        "_sim": sim,
-        "_sim_order": sim_order,
     }
 
 
@@ -300,8 +263,10 @@ def _report(
     fid: dict[str, Any],
     wall: float,
     model: Any,
+    estimates: dict[str, Any],
 ) -> dict[str, Any]:
     public = {k: v for k, v in fid.items() if not k.startswith("_")}
+    est = {k: v for k, v in estimates.items() if not k.startswith("_")}
     return {
         "skipped": False,
         "design": design.plan.design,
@@ -315,7 +280,13 @@ def _report(
         "order_equal": public["order_equal"],
         "rtl_fps": public["rtl_fps"],
         "sim_fps": public["sim_fps"],
+        "headline_timing": "measured RTL partition timing (build/rtl/timing.json)",
+        "fps_ratio_estimates": est["fps_ratio"],
+        "order_equal_estimates": est["order_equal"],
+        "sim_fps_estimates": est["sim_fps"],
         "cycles": res.cycles,
+        "chunks": [list(c) for c in res.extra.get("chunks", [])],
+        "workers": rc.workers,
         "rtl_seconds": round(wall, 3),
         "rtl_cycles_per_second": res.cycles / wall if wall else None,
         "arrival": str(sim_cfg.arrival),
@@ -328,6 +299,7 @@ def _report(
         "verilator_key": model.meta.get("key"),
         "reference": checks,
         "simulator": public,
+        "simulator_estimates": est,
     }
 
 
@@ -355,7 +327,8 @@ def _write(
         ref_pred=np.asarray(ref["pred"][first : first + n], np.int64),
         sim_start=sim.start,
         sim_finish=sim.finish,
-        sim_order=fid["_sim_order"],
+        sim_order=fid["_sim_order"],  # sim_* cover the first chunk: sim_frames frames
+        sim_frames=np.int64(len(sim.finish)),
     )
     write_bytes(out / "frames.npz", buf.getvalue())
     write_json(out / "report.json", rep)
@@ -384,11 +357,16 @@ def _markdown(rep: dict[str, Any]) -> str:
         "",
         "## Against the cycle simulator (same frames, arrival and depths)",
         "",
+        f"With the partition timing measured in RTL ({fid['frames_compared']} frames of one "
+        f"run from reset); with FINN's estimates alone the ratio is "
+        f"{rep['fps_ratio_estimates']:.4f} and the order "
+        f"{'equal' if rep['order_equal_estimates'] else 'different'}.",
+        "",
         f"- throughput: RTL {fid['rtl_fps']:.1f} fps, simulator {fid['sim_fps']:.1f} fps, "
         f"ratio {fid['fps_ratio']:.4f}"
         + (f" (limit 1 +- {rep['max_fps_gap']})" if rep["max_fps_gap"] is not None else ""),
         f"- result order: {'equal' if fid['order_equal'] else 'different'} "
-        f"({fid['order_positions_equal']} of {rep['frames']} positions equal)",
+        f"({fid['order_positions_equal']} of {fid['frames_compared']} positions equal)",
         f"- mean latency: RTL {fid['rtl_mean_latency_cycles']:.0f} cycles, simulator "
         f"{fid['sim_mean_latency_cycles']:.0f}",
     ]

@@ -186,7 +186,7 @@ _STEP_LIST = [
         reads=("hwdesc", "checkpoints_dir", "reference", "sim_report"),
         writes=("rtl_dir",),
         config=("sim", "rtl"),
-        ignore=("rtl.jobs",),
+        ignore=("rtl.jobs", "rtl.workers"),
         options=("data_root",),
     ),
     Step(

@@ -47,6 +47,11 @@ class RtlConfig:
         "None: report the ratio only",
     )
     jobs: int = opt(1, "C++ compile jobs of the Verilator build (does not change the outputs)")
+    workers: int = opt(
+        1,
+        "Verilator simulations at once, on contiguous chunks of the frames, each from reset "
+        "(every frame is still checked; throughput and result order come from the first chunk)",
+    )
 
     def __post_init__(self) -> None:
         check(self.frames >= 1, "frames must be >= 1")
@@ -54,3 +59,4 @@ class RtlConfig:
         check(0.0 <= self.backpressure < 1.0, "backpressure is a probability in [0, 1)")
         check(self.max_fps_gap is None or self.max_fps_gap >= 0, "max_fps_gap must be >= 0")
         check(self.jobs >= 1, "jobs must be >= 1")
+        check(self.workers >= 1, "workers must be >= 1")

@@ -72,6 +72,13 @@ def test_every_frame_equals_the_reference_and_the_simulator_is_compared(cosim_ru
     sim = rep["simulator"]
     assert sim["rtl_fps"] > 0 and sim["sim_fps"] > 0
     assert res.fps_ratio == pytest.approx(sim["rtl_fps"] / sim["sim_fps"])
+    # the headline compares with the partition timing measured in RTL, beside FINN's estimates
+    assert sim["timing"].startswith("measured") and rep["headline_timing"].startswith("measured")
+    est = rep["simulator_estimates"]
+    assert est["timing"] == "FINN estimates" and rep["fps_ratio_estimates"] == est["fps_ratio"]
+    assert est["rtl_fps"] == sim["rtl_fps"] and est["sim_fps"] != sim["sim_fps"]
+    timing = json.loads((lay.build_dir / "rtl" / "timing.json").read_text())
+    assert set(timing["partitions"]) == {"stage0", "stage1", "head0", "head1"}
     assert sorted(frames["output_order"]) == list(range(FRAMES))
     assert sorted(frames["sim_order"]) == list(range(FRAMES))
     assert (frames["result_cycle"] > frames["entry_cycle"]).all()
@@ -81,10 +88,20 @@ def test_every_frame_equals_the_reference_and_the_simulator_is_compared(cosim_ru
 def test_rerun_is_skipped_and_a_new_frame_count_reuses_the_verilator_build(cosim_run) -> None:
     run, _ = cosim_run
     assert not run_step("cosim", run).ran
-    fewer = _run(run.run_dir, frames=40)
+    first = json.loads(run.layout.rtl_report.read_text())
+    fewer = _run(run.run_dir, frames=40, workers=2)
     out = run_step("cosim", fewer)
     assert out.ran and out.result.frames == 40 and out.result.exit_mismatches == 0
-    assert json.loads(run.layout.rtl_report.read_text())["verilator_cached"] is True
+    rep = json.loads(run.layout.rtl_report.read_text())
+    assert rep["verilator_cached"] is True and rep["verilator_key"] == first["verilator_key"]
+    assert rep["simulator"]["timing_reused"] is True  # same settings: measured once
+    # two chunks from reset, every frame checked; the simulator compared on the first chunk
+    assert [c[:2] for c in rep["chunks"]] == [[0, 20], [20, 20]]
+    assert rep["cycles"] == sum(c[2] for c in rep["chunks"])
+    assert rep["simulator"]["frames_compared"] == 20
+    frames = np.load(run.layout.rtl_frames)
+    assert np.array_equal(frames["exit_index"], frames["ref_exit_index"])
+    assert sorted(frames["output_order"]) == list(range(40))
     report = run_step("report", fewer)
     text = report.result.path.read_text()
     assert "RTL co-simulation" in text and "rtl/report.md" in text

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,16 +81,23 @@ class CosimResult:
 
 
 def build_top_model(
-    design: TopDesign, *, verilator: Verilator | None = None, jobs: int = 1
+    design: TopDesign,
+    *,
+    verilator: Verilator | None = None,
+    jobs: int = 1,
+    workdir: str | Path | None = None,
 ) -> VerilatedModel:
-    """Build (or reuse, cached by a hash of all sources) the Verilator model of the top."""
+    """Build (or reuse, cached by a hash of all sources) the Verilator model of the top.
+
+    workdir: the build cache (default `<rtl_dir>/verilator`); its entries are keyed by the
+    sources' contents, so tops generated in different folders share one cache."""
     return build_model(
         design.name,
         design.sources,
         inputs=[design.input],
         outputs=[design.output],
         axilite=design.axilite,
-        workdir=design.rtl_dir / "verilator",
+        workdir=Path(workdir) if workdir is not None else design.rtl_dir / "verilator",
         verilator=verilator,
         jobs=jobs,
     )
@@ -125,6 +133,7 @@ def cosim(
     model: VerilatedModel | None = None,
     verilator: Verilator | None = None,
     jobs: int = 1,
+    workers: int = 1,
 ) -> CosimResult:
     """Simulate `frames` reference images (from `first_image`) through the whole top.
 
@@ -133,7 +142,10 @@ def cosim(
     each frame's earliest start cycle). backpressure: probability that the output's TREADY is
     low in a cycle. reg_writes: AXI-Lite (address, value) writes before the stream (e.g. a
     threshold, `exitflow.hw.ops.axilite.threshold_addr(k)`). model: a model from
-    `build_top_model` (built here if None).
+    `build_top_model` (built here if None). workers: simulations run at once on contiguous
+    chunks of the frames, each from reset (every frame's exit, class and logits are unaffected;
+    cycles in a record are its chunk's, and `extra["chunks"]` gives (first frame, frames,
+    cycles) per chunk: take throughput and result order from one chunk).
     """
     ref = dict(np.load(reference)) if not isinstance(reference, dict) else reference
     images = np.asarray(ref["input"])[first_image : first_image + frames]
@@ -144,13 +156,42 @@ def cosim(
             f"{design.record.id_bits} bits; generate_top(id_bits=...) widens them)"
         )
     model = model or build_top_model(design, verilator=verilator, jobs=jobs)
+    starts = _arrival(arrival, n, period, trace).astype(np.int64)
+    k = max(1, min(int(workers), n))
+    bounds = [round(i * n / k) for i in range(k + 1)]
+    chunks = [(bounds[i], bounds[i + 1]) for i in range(k)]
+
+    def one(lo: int, hi: int) -> CosimResult:
+        at = starts[lo:hi] - starts[lo]
+        return _run_chunk(design, model, images[lo:hi], at, period, backpressure, seed,
+                          reg_writes, first_image + lo)  # fmt: skip
+
+    if k == 1:
+        return one(0, n)
+    with ThreadPoolExecutor(max_workers=k) as pool:  # each run is a subprocess
+        parts = list(pool.map(lambda c: one(*c), chunks))
+    return _join(parts, first_image)
+
+
+def _run_chunk(
+    design: TopDesign,
+    model: VerilatedModel,
+    images: np.ndarray,
+    starts: np.ndarray,
+    period: int | None,
+    backpressure: float,
+    seed: int,
+    reg_writes: Sequence[tuple[int, int]],
+    first_image: int,
+) -> CosimResult:
+    n = len(images)
     stage0 = design.plan.parts[design.plan.exits[0].stages[0]].model
     x = verify.to_model_layout(stage0, stage0.graph.input[0].name, images.astype(np.int64))
     fmt = design.input_format
     words = pack_stream(x, fmt.bits, fmt.per_word)
     per_frame = len(words) // n
     release = np.zeros(len(words), np.uint64)
-    release[::per_frame] = _arrival(arrival, n, period, trace)
+    release[::per_frame] = starts.astype(np.uint64)
     n_exit = len(design.plan.exits)
     reads = [
         axilite.MAGIC,
@@ -161,12 +202,7 @@ def cosim(
     ]
     # the top's ports can be silent while a frame crosses every partition, or between arrivals
     span = int(design.plan.extra.get("latency_cycles", 0))
-    idle = (
-        100_000
-        + 4 * span
-        + int(period or 0)
-        + int(np.max(np.diff(release[::per_frame]), initial=0))
-    )
+    idle = 100_000 + 4 * span + int(period or 0) + int(np.max(np.diff(starts), initial=0))
     run = model.run(
         {design.input.name: words},
         expect={design.output.name: n},
@@ -182,10 +218,40 @@ def cosim(
         raise SimulationError(
             f"{design.name}: the top stopped by {run.status} after {run.cycles} cycles with "
             f"{len(run.outputs[design.output.name])} of {n} records and "
-            f"{len(run.in_cycles[design.input.name])} of {len(words)} input words accepted. "
-            "Fix: look for a buffer or id FIFO that never drains (build/rtl/design.json)."
+            f"{len(run.in_cycles[design.input.name])} of {len(words)} input words accepted "
+            f"(frames from image {first_image}). Fix: look for a buffer or id FIFO that never "
+            "drains (build/rtl/design.json)."
         )
-    return _records(design, run, n, per_frame, first_image)
+    res = _records(design, run, n, per_frame, first_image)
+    res.extra["chunks"] = [(0, n, run.cycles)]
+    return res
+
+
+def _join(parts: list[CosimResult], first_image: int) -> CosimResult:
+    """One result from chunk results: frames renumbered, counters summed, cycles summed."""
+    records: list[FrameRecord] = []
+    order: list[int] = []
+    chunks = []
+    for p in parts:
+        off = len(records)
+        records += [replace(r, frame=r.frame + off) for r in p.records]
+        order += [i + off for i in p.output_order]
+        chunks.append((off, len(p.records), p.cycles))
+    head = parts[0]
+    counters = [sum(c) for c in zip(*(p.counters for p in parts))]
+    return CosimResult(
+        records=records,
+        first_image=first_image,
+        cycles=sum(p.cycles for p in parts),
+        counters=counters,
+        frames_in=sum(p.frames_in for p in parts),
+        registers=head.registers,
+        output_order=order,
+        wall_s=max(p.wall_s for p in parts),
+        build_s=0.0,
+        cached_build=True,
+        extra={"chunks": chunks},
+    )
 
 
 def _records(design: TopDesign, run: Any, n: int, per_frame: int, first: int) -> CosimResult:
