@@ -16,6 +16,7 @@ import pytest
 
 pytest.importorskip("finn")
 
+from conftest import tiny_rtl_config
 from qonnx.core.modelwrapper import ModelWrapper
 
 from exitflow.config import config_from_dict
@@ -31,25 +32,18 @@ SAMPLES = 300  # composed/parity check in the default test; the slow test uses 1
 
 
 def _config(run_dir: Path, **hw) -> dict:
-    return {
-        "name": "hwtest",
-        "output_dir": str(run_dir),
-        "dataset": {"name": "fashion_mnist", "limit_train": 6000, "limit_test": 1000},
-        "model": {
-            "preset": None,
-            "stages": [{"channels": [8]}, {"channels": [16]}],
-            "exits": [{"after_stage": 0, "pool_to": 2}, {"after_stage": 1, "pool_to": 1}],
-        },
-        "train": {"epochs": 2, "batch_size": 64, "threads": 1, "lr": 0.005},
-        "policy": {"kind": "margin", "max_accuracy_drop": 0.02},
-        "hw": {
-            "board": "Pynq-Z2",
-            "target_fps": 20000,
-            "verify_samples": SAMPLES,
-            "verify_step_samples": 20,
-            **hw,
-        },
+    """conftest's tiny design with FINN's default MVU style for the board (LUT on the Z-7020):
+    this module checks the build flow itself, HLS layers and the stop before Vitis HLS included."""
+    cfg = tiny_rtl_config(run_dir)
+    cfg["name"] = "hwtest"
+    cfg["hw"] = {
+        "board": "Pynq-Z2",
+        "target_fps": 20000,
+        "verify_samples": SAMPLES,
+        "verify_step_samples": 20,
+        **hw,
     }
+    return cfg
 
 
 @pytest.fixture(scope="module")
