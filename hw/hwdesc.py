@@ -19,8 +19,8 @@ from exitflow.core.hwdesc import (
     NodeDesc,
     PartitionDesc,
     StreamDesc,
-    hwdesc_from_dict,
 )
+from exitflow.core.hwdesc_load import hwdesc_from_dict
 from exitflow.core.kinds import DecisionImpl, PartitionKind
 from exitflow.hw.flow.design import Design, PartitionSpec
 from exitflow.hw.flow.estimates import PartitionEstimate, add_res

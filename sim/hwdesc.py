@@ -12,9 +12,8 @@ from exitflow.core.hwdesc import (
     NodeDesc,
     PartitionDesc,
     StreamDesc,
-    hwdesc_from_dict,
-    load_hwdesc,
 )
+from exitflow.core.hwdesc_load import hwdesc_from_dict, load_hwdesc
 
 __all__ = [
     "SCHEMA",

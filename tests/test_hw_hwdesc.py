@@ -9,7 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from exitflow.core.hwdesc import HwDescError, hwdesc_from_dict
+from exitflow.core.hwdesc import HwDescError
+from exitflow.core.hwdesc_load import hwdesc_from_dict
 from exitflow.core.kinds import PartitionKind
 from exitflow.core.policies import PolicySpec
 from exitflow.hw.flow.design import Design, PartitionSpec

@@ -21,7 +21,7 @@ pytest.importorskip("finn")
 from qonnx.core.modelwrapper import ModelWrapper
 
 from exitflow.core.errors import PrerequisiteError, VerificationError
-from exitflow.core.hwdesc import load_hwdesc
+from exitflow.core.hwdesc_load import load_hwdesc
 from exitflow.hw.ops import axilite
 from exitflow.hw.top import check_against_reference, cosim, generate_top
 from exitflow.hw.top.cosim import build_top_model

@@ -13,6 +13,7 @@ __all__ = [
     "files",
     "fixedpoint",
     "hwdesc",
+    "hwdesc_load",
     "kinds",
     "lazy",
     "outputs",

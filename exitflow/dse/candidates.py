@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from exitflow.core.hwdesc import hwdesc_from_dict
+from exitflow.core.hwdesc_load import hwdesc_from_dict
 from exitflow.dse.compose import Topology, compose, resource_fraction
 from exitflow.dse.evaluate import evaluate_design, no_exit_fps
 from exitflow.dse.space import CycleGrid, ThresholdPoint, stage_reach

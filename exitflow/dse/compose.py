@@ -13,14 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from exitflow.core.hwdesc import (
-    CondBufferDesc,
-    ExitDesc,
-    HwDesc,
-    PartitionDesc,
-    StreamDesc,
-    hwdesc_from_dict,
-)
+from exitflow.core.hwdesc import CondBufferDesc, ExitDesc, HwDesc, PartitionDesc, StreamDesc
+from exitflow.core.hwdesc_load import hwdesc_from_dict
 from exitflow.core.kinds import PartitionKind
 
 __all__ = [

@@ -19,7 +19,8 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
 from exitflow.core.errors import PrerequisiteError
-from exitflow.core.hwdesc import HwDesc, load_hwdesc
+from exitflow.core.hwdesc import HwDesc
+from exitflow.core.hwdesc_load import load_hwdesc
 from exitflow.hw.flow.builder import checkpoint_path
 from exitflow.hw.ops import clog2
 from exitflow.hw.ops.exit_decision import POLICY_CODES
