@@ -78,7 +78,8 @@ def test_python_execution_equals_finns_pool(ch_pe, k, odims, dt, seed):
     assert outs[1].shape == (1, *odims, ch)
 
 
-def _maxpool_model(h, w, c, k, s, dt) -> ModelWrapper:
+def maxpool_model(h, w, c, k, s, dt) -> ModelWrapper:
+    """One MaxPoolNHWC node on an h x w x c `dt` map (test_ops_maxpool_rtl builds on it too)."""
     oh, ow = (h - k) // s + 1, (w - k) // s + 1
     node = helper.make_node(
         "MaxPoolNHWC",
@@ -119,7 +120,7 @@ def test_graph_with_rtl_pool_equals_direct_maxpool(h, w, c, k, s, dt):
     """FINN's SWG (python) feeding Pool_rtl gives the max-pool of the image (direct loops)."""
     from finn.core.onnx_exec import execute_onnx
 
-    model = _to_hw(_maxpool_model(h, w, c, k, s, dt))
+    model = _to_hw(maxpool_model(h, w, c, k, s, dt))
     assert hls_maxpools(model) == [n.name for n in model.get_nodes_by_op_type("Pool")]
     model = model.transform(ConvertMaxPoolToExitflowRTL())
     assert [n.op_type for n in model.graph.node] == ["ConvolutionInputGenerator", "Pool_rtl"]
@@ -132,7 +133,7 @@ def _specialised_and_folded(target_cycles: int) -> ModelWrapper:
     from finn.transformation.fpgadataflow.set_folding import SetFolding
     from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
 
-    model = _to_hw(_maxpool_model(28, 28, 16, 2, 2, "UINT4"))
+    model = _to_hw(maxpool_model(28, 28, 16, 2, 2, "UINT4"))
     model = model.transform(SpecializeLayers(PART))
     return model.transform(SetFolding(target_cycles))
 
@@ -259,7 +260,7 @@ def test_build_steps_leave_no_hls_maxpool(tmp_path):
     cfg = steps.PartitionCfg(
         "stage0", "stage", PART, 10.0, target_cycles=1600, work_dir=tmp_path / "work"
     )
-    model = _maxpool_model(28, 28, 16, 2, 2, "UINT4")
+    model = maxpool_model(28, 28, 16, 2, 2, "UINT4")
     first = steps.STEP_NAMES.index("step_convert_to_hw")
     last = steps.STEP_NAMES.index("step_hw_codegen")
     for step in steps.STEPS[first : last + 1]:

@@ -146,38 +146,15 @@ def _swg_pool_partition(h: int, c: int, k: int, s: int, pe: int, dt: str, finn_d
     from finn.transformation.fpgadataflow.convert_to_hw import conv_inp_gen, pool
     from finn.transformation.fpgadataflow.prepare_ip import PrepareIP
     from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
-    from onnx import TensorProto
-    from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.transformation.general import GiveUniqueNodeNames
-    from qonnx.transformation.infer_datatypes import InferDataTypes
-    from qonnx.transformation.infer_shapes import InferShapes
-    from qonnx.util.basic import qonnx_make_model
+    from test_ops_maxpool import maxpool_model
 
     from exitflow.hw.flow.finn_compat import init_finn
     from exitflow.hw.ops.maxpool import ConvertMaxPoolToExitflowRTL
 
     init_finn(finn_dir)
-    o = (h - k) // s + 1
-    node = helper.make_node(
-        "MaxPoolNHWC",
-        ["x"],
-        ["y"],
-        domain="qonnx.custom_op.general",
-        kernel_shape=[k, k],
-        strides=[s, s],
-        pads=[0, 0, 0, 0],
-    )
-    graph = helper.make_graph(
-        [node],
-        "mp",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, h, h, c])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, o, o, c])],
-    )
-    model = ModelWrapper(qonnx_make_model(graph))
-    model.set_tensor_datatype("x", DataType[dt])
+    model = maxpool_model(h, h, c, k, s, dt)  # shapes and datatypes inferred
     for trn in (
-        InferShapes(),
-        InferDataTypes(),
         pool.InferPool(),
         conv_inp_gen.InferConvInpGen(),
         SpecializeLayers("xc7z020clg400-1"),

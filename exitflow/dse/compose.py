@@ -13,7 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from exitflow.core.hwdesc import CondBufferDesc, ExitDesc, HwDesc, PartitionDesc, StreamDesc
+from exitflow.core.hwdesc import (
+    CondBufferDesc,
+    ExitDesc,
+    HwDesc,
+    PartitionDesc,
+    StreamDesc,
+    threshold_to_json,
+)
 from exitflow.core.hwdesc_load import hwdesc_from_dict
 from exitflow.core.kinds import PartitionKind
 
@@ -179,7 +186,7 @@ def compose(
         class_bits = max(1, (topo.num_classes - 1).bit_length())
         _add(total, merge.estimate(len(segs), MERGE_ID_BITS, class_bits).resources())
     pol = {"kind": policy["kind"], "params": policy.get("params", {}),
-           "thresholds": [_json_t(thresholds[e]) for e, _ in segs[:-1]]}  # fmt: skip
+           "thresholds": [threshold_to_json(thresholds[e]) for e, _ in segs[:-1]]}  # fmt: skip
     desc = HwDesc(
         design=topo.design,
         clock_mhz=float(clock_mhz),
@@ -193,14 +200,6 @@ def compose(
     )
     hwdesc_from_dict(desc.to_dict(), "a dse candidate")  # the reader's checks
     return desc, total
-
-
-def _json_t(t: float) -> int | str:
-    if t == float("inf"):
-        return "inf"
-    if t == float("-inf"):
-        return "-inf"
-    return int(t)
 
 
 def correct(name: str, res: dict[str, float], synth: dict[str, Any] | None) -> tuple[dict, str]:
