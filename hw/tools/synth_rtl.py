@@ -1,7 +1,8 @@
 """Make FINN's RTL synthesisable by yosys (read_slang), and synthesise any top that uses it.
 
 finn-plus 1.6.1's RTL is written for Vivado, which skips simulation-only code silently.
-yosys-slang is stricter; three constructs stop it, each patched in a **copy** made for synthesis
+yosys-slang is stricter; three constructs stop it, and one is mapped far worse than Vivado
+maps it; each is patched in a **copy** made for synthesis
 (the installed package and the simulation copy stay as they are):
 
 | file | problem for read_slang | patch |
@@ -9,6 +10,7 @@ yosys-slang is stricter; three constructs stop it, each patched in a **copy** ma
 | `dwc/hdl/vpc.sv` (any file) | `` `default_nettype `` inside a module | drop the directive (it only turns undeclared names into errors; Verilator has checked the names) |
 | `mvu/mvu.sv` | DSP start-up watchdog: `initial #100ns` and a non-blocking assignment in an initial block, simulation only | drop the `blkRecoveryWatch` block |
 | `thresholding/hdl/thresholding.sv` | `p.ptr[M-1:SN+1]` in the dead arm of a constant `?:` is a reversed range in the last stage | choose the arm with a generate-if, so the dead one is not elaborated |
+| `memstream/hdl/memstream.sv` | the output credit buffer `OSrl` (7 words x WIDTH, read at `OSrl[OPtr]`) is an unpacked array: read_slang reads it through a `$bmux` in reversed word order, which yosys's `xilinx_srl` never matches, so it became 7 x WIDTH flip-flops and a LUT mux per bit (stage1 of fmnist3: 4,032 FF, 1,152 LUT) where Vivado places WIDTH SRL16E | one packed 7-bit shift register per data bit, read at `OPtr`'s low bits (same values every cycle: tests/test_synth_patches.py proves it with a bounded SAT check); with `bmuxmap -pmux` in the script (exitflow.hw.tools.yosys) each becomes an SRL16E |
 
 A file that has a patch's trigger but not its expected text raises PrerequisiteError (a new
 finn-plus version): patches are never applied blindly. FINN's MVAU_rtl instantiates DSP48E1
@@ -88,12 +90,45 @@ def _scope_generate_if(text: str) -> str:
     return text.replace(_SCOPE_USE, "\t\t\t\t\tScope <= scope_next;\n")
 
 
+_OSRL_DECL = """\t\t(* SHREG_EXTRACT = "yes" *)
+\t\tdata_t  OSrl[FULL_CREDIT-1];
+\t\tlogic [$clog2(FULL_CREDIT):0]  OPtr = -1;
+\t\talways_ff @(posedge clk) begin
+\t\t\tif(Rs3)  OSrl <= { Dat3, OSrl[0:FULL_CREDIT-3] };
+\t\tend
+"""
+_OSRL_BITS = """\t\t// exitflow (yosys): one packed shift register per bit, so that xilinx_srl finds SRL16Es
+\t\tlogic [$clog2(FULL_CREDIT):0]  OPtr = -1;
+\t\tdata_t  OSrlQ;
+\t\tfor(genvar  i = 0; i < WIDTH; i++) begin : genOSrl
+\t\t\t(* SHREG_EXTRACT = "yes" *)
+\t\t\tlogic [FULL_CREDIT-2:0]  Srl;
+\t\t\talways_ff @(posedge clk) begin
+\t\t\t\tif(Rs3)  Srl <= { Srl[FULL_CREDIT-3:0], Dat3[i] };
+\t\t\tend
+\t\t\tassign	OSrlQ[i] = Srl[OPtr[$left(OPtr)-1:0]];
+\t\tend : genOSrl
+"""
+_OSRL_READ = "\t\t\t\tODat <= OSrl[OPtr];\n"
+
+
+def _osrl_per_bit(text: str) -> str:
+    """memstream's output credit buffer as WIDTH packed shift registers (module docstring).
+    Word k of OSrl is bit k of every Srl; OPtr = -1 (empty) reads out of range in both forms,
+    and ODat is then loaded with OVld = 0."""
+    if text.count(_OSRL_DECL) != 1 or text.count(_OSRL_READ) != 1:
+        raise ValueError("the OSrl credit buffer is not in the expected form")
+    text = text.replace(_OSRL_DECL, _OSRL_BITS)
+    return text.replace(_OSRL_READ, "\t\t\t\tODat <= OSrlQ;\n")
+
+
 SYNTH_PATCHES = (
     SynthPatch("default_nettype inside a module", "`default_nettype", _drop_default_nettype),
     SynthPatch("DSP start-up watchdog (simulation only)", "blkRecoveryWatch", _drop_recovery_watch),
     SynthPatch(
         "dead reversed range in Thresholding's Scope", "SCOPE_REDUCE == 0)?", _scope_generate_if
     ),
+    SynthPatch("memstream credit buffer as SRLs", "OSrl[FULL_CREDIT-1]", _osrl_per_bit),
 )
 
 

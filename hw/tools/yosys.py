@@ -26,6 +26,10 @@ Slice LUTs / Slice Registers / Block RAM Tile / DSPs and what FINN's estimates c
 - dsp: DSP48E1 (DSP48E2/DSP58 when another family is asked for).
 `cells` keeps every cell type's count, so other rules can be applied afterwards.
 
+With read_slang the script turns its `$bmux` cells (a variable index into an array) into
+`$pmux` (`bmuxmap -pmux`), which synth_xilinx's pmux2shiftx makes the `$shiftx` that
+read_verilog writes and that `xilinx_srl` needs to find addressable shift registers (SRL16E).
+
 Results are cached under `workdir/<top>-<digest>/` by a digest of the yosys version, the script,
 the parameters and the contents of every source and of every `.dat` memory file beside a source
 (FINN's weights and thresholds, which synthesis folds into ROMs).
@@ -85,7 +89,7 @@ FF_CELLS = ("FDRE", "FDSE", "FDCE", "FDPE", "LDCE", "LDPE")
 DSP_CELLS = ("DSP48E1", "DSP48E2", "DSP58")
 
 # bump when the script, the counting or the cache layout changes: old cache entries are ignored
-SCRIPT_VERSION = 2
+SCRIPT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -284,6 +288,9 @@ def synth_script(
             *read,
             f"hierarchy -top {top}",
             "flatten",
+            # read_slang writes a variable index into an array as $bmux, read_verilog as $shiftx;
+            # only $shiftx (via $pmux and pmux2shiftx) lets xilinx_srl find addressable SRLs
+            *(["bmuxmap -pmux"] if yosys.slang else []),
             f"tee -q -o {out / 'elaborated.json'} stat -json",
             f"synth_xilinx -family {family} -top {top} -flatten -noiopad -noclkbuf",
             f"tee -q -o {out / 'stat.json'} stat -json",
