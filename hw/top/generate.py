@@ -188,6 +188,8 @@ def generate_top(
     out_dir: str | Path | None = None,
     depths: dict[str, int] | None = None,
     shedding: bool = False,
+    plan: TopPlan | None = None,
+    top_name: str | None = None,
 ) -> TopDesign:
     """Generate `<design>_top.sv` (and every partition module) for the run in `run_dir`.
 
@@ -198,6 +200,8 @@ def generate_top(
     key (exitflow.hw.top.depths); any depth below its minimum is a ConfigError. shedding: load
     shedding in every conditional buffer (hw.load_shedding resolved, exitflow.sim.shedding;
     docs/rtl.md, "Load shedding"): records of forced frames carry forced = 1.
+    plan / top_name: a ready plan and module name instead of the build's gated design (the
+    single-exit baseline top, exitflow.hw.top.baseline_top).
     """
     run = Path(run_dir).resolve()
     build = run / "build"
@@ -206,11 +210,12 @@ def generate_top(
     if not 4 <= id_bits <= 32:
         raise ConfigError(f"id_bits {id_bits}: give 4..32 bits of frame id")
     report = Path(sim_report) if sim_report is not None else run / "sim" / "report.json"
-    plan = plan_top(build, report if report.is_file() else None)
+    if plan is None:
+        plan = plan_top(build, report if report.is_file() else None)
     apply_depths(plan, depths)
     check_depths(plan, merge_depth)
     out = Path(out_dir).resolve() if out_dir is not None else build / "rtl"
-    name = re.sub(r"\W", "_", f"{plan.design}_top")
+    name = top_name or re.sub(r"\W", "_", f"{plan.design}_top")
     mods: dict[str, str] = {}
     sources: list[Path] = []
     for p in plan.parts:
