@@ -227,3 +227,13 @@ STEPS: dict[str, Step] = {s.name: s for s in _STEP_LIST}
 # and Vivado; `exitflow bitstream` runs it on its own
 # nor dse: a search is run on purpose (`exitflow dse`, docs/dse.md)
 FLOW: list[str] = [s for s in STEPS if s not in ("bitstream", "dse")]
+
+# `synth` is not in FLOW either: minutes of yosys on a large design, and an all-RTL build only
+STEPS["synth"] = Step(
+    "synth",
+    "exitflow.step_synth:synth",
+    "yosys synthesis of every partition, the whole gated top and the single-exit baseline top, "
+    "beside FINN's estimates (build/synth.json; every synthesis cached under build/synth/)",
+    reads=("hwdesc", "checkpoints_dir"),
+    always=True,
+)
