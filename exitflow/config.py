@@ -11,7 +11,12 @@ import yaml
 from exitflow.core.files import write_text
 from exitflow.core.schema import ConfigError, check, from_dict, opt, to_dict
 from exitflow.dse.config import DseConfig
-from exitflow.hw.config import HwConfig, check_override_partitions, partition_names
+from exitflow.hw.config import (
+    HwConfig,
+    check_keep_exits,
+    check_override_partitions,
+    partition_names,
+)
 from exitflow.hw.rtl_config import RtlConfig
 from exitflow.quant.config import DatasetConfig, ModelConfig, PolicyConfig, TrainConfig
 from exitflow.quant.presets import resolve_topology
@@ -19,12 +24,25 @@ from exitflow.sim.config import SimConfig
 
 __all__ = [
     "ConfigError",
+    "FlowConfig",
     "ProjectConfig",
     "config_from_dict",
     "dump_config",
     "load_config",
     "save_config",
 ]
+
+
+@dataclass
+class FlowConfig:
+    """What `exitflow run` runs beyond the configured design's steps."""
+
+    dse: bool = opt(
+        False,
+        "explore the design space first (the dse section, on the configured design built up to "
+        "specialisation in cache/explore/) and build, simulate and co-simulate the design it "
+        "chooses (dse/overlay.yaml applied); false: build the design as configured",
+    )
 
 
 @dataclass
@@ -42,6 +60,7 @@ class ProjectConfig:
     sim: SimConfig = opt(SimConfig(), "simulation section")
     dse: DseConfig = opt(DseConfig(), "design-space exploration section")
     rtl: RtlConfig = opt(RtlConfig(), "RTL co-simulation section (the cosim step)")
+    flow: FlowConfig = opt(FlowConfig(), "what `exitflow run` runs (flow.dse: explore first)")
 
     def __post_init__(self) -> None:
         check(
@@ -53,8 +72,10 @@ class ProjectConfig:
     def validate(self) -> None:
         """Checks across sections (each section checks itself): raises ConfigError."""
         stages, exits = resolve_topology(self.model)
+        check_keep_exits(self.hw.keep_exits, len(exits))
         if self.hw.folding_overrides:
-            names = partition_names([e.after_stage for e in exits], len(stages), self.hw.baseline)
+            after = [e.after_stage for e in exits]
+            names = partition_names(after, len(stages), self.hw.baseline, self.hw.keep_exits)
             check_override_partitions(self.hw.folding_overrides, names)
 
     def run_dir(self, base: Path | None = None) -> Path:

@@ -18,9 +18,10 @@ For each step, under the run's lock:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from exitflow.core.schema import to_dict
 from exitflow.records import DONE, FAILED, RUNNING, StepRecord, config_digest, path_digest
 from exitflow.results import result_from_record, result_to_record
 from exitflow.run import Run, move_aside, remove, restore_previous
-from exitflow.steps import FLOW, STEPS, Step, as_step
+from exitflow.steps import FLOW, STEPS, Step, as_step, flow_steps
 
 __all__ = ["FlowResult", "MissingInputError", "StepOutcome", "run_flow", "run_step", "step_state"]
 
@@ -123,9 +124,37 @@ def input_digests(step: Step, run: Run) -> tuple[dict[str, str | None], dict[str
     return files, config
 
 
+# steps that work on the configured design even with flow.dse (the search's own inputs)
+_CONFIGURED = ("train", "explore", "dse")
+
+
+@contextlib.contextmanager
+def _step_config(st: Step, run: Run) -> Iterator[None]:
+    """run.cfg is the config `st` works on while inside: the chosen design's with flow.dse
+    (exitflow.step_explore.design_config), except for train, explore and dse."""
+    design = None
+    if st.name not in _CONFIGURED:
+        from exitflow.step_explore import design_config
+
+        design = design_config(run.cfg, run.layout)
+    if design is None:
+        yield
+        return
+    base, run.cfg = run.cfg, design
+    try:
+        yield
+    finally:
+        run.cfg = base
+
+
 def step_state(step: str | Step, run: Run) -> tuple[str, str]:
     """(state, why) of a step: "fresh", "stale", "missing", "failed", "incomplete", "unrecorded"."""
     st = as_step(step)
+    with _step_config(st, run):
+        return _step_state(st, run)
+
+
+def _step_state(st: Step, run: Run) -> tuple[str, str]:
     rec = run.record(st.name)
     lay = run.layout
     if rec is None:
@@ -194,8 +223,18 @@ def _check_inputs(step: Step, run: Run, checked: set[str], top: bool = True) -> 
 
 
 def run_step(step: str | Step | Callable[[Run], Any], run: Run) -> StepOutcome:
-    """Run one step on `run` unless it is up to date (see the module doc for the rules)."""
+    """Run one step on `run` unless it is up to date (see the module doc for the rules).
+
+    With flow.dse and a design chosen (dse/overlay.yaml), every step but train, explore and dse
+    runs on the chosen design's config (exitflow.step_explore.design_config): its records and
+    staleness follow that config, and a new choice reruns what it changes."""
     st = as_step(step)
+    base = run.cfg
+    with _step_config(st, run):
+        return _run_step(st, run, base)
+
+
+def _run_step(st: Step, run: Run, base: Any) -> StepOutcome:
     with run.locked():
         _check_inputs(st, run, set())
         inputs, config = input_digests(st, run)
@@ -216,7 +255,7 @@ def run_step(step: str | Step | Callable[[Run], Any], run: Run) -> StepOutcome:
                 st.name,
                 ", ".join(rec.changes(inputs, config)) or "an output",
             )
-        return _run_journaled(st, run, inputs, config, rec)
+        return _run_journaled(st, run, inputs, config, rec, base)
 
 
 def _outputs(step: Step, run: Run) -> list[str]:
@@ -241,7 +280,9 @@ def _record(run: Run, step: Step, status: str, inputs, config, result, started, 
     ).write(run.layout.record(step.name))
 
 
-def _run_journaled(step: Step, run: Run, inputs, config, old: StepRecord | None) -> StepOutcome:
+def _run_journaled(
+    step: Step, run: Run, inputs, config, old: StepRecord | None, base: Any
+) -> StepOutcome:
     lay, outputs, started = run.layout, _outputs(step, run), time.time()
     in_place = step.in_place is not None and step.in_place(run)
     complete_old = old is None or old.status in (DONE, FAILED)
@@ -269,7 +310,7 @@ def _run_journaled(step: Step, run: Run, inputs, config, old: StepRecord | None)
         raise
     _record(run, step, DONE, inputs, config, result, started)
     remove(lay.previous(step.name))
-    _save_config(run)
+    _save_config(base, run)
     seconds = time.monotonic() - t0
     log.info("step %s done in %.1f s", step.name, seconds)
     return StepOutcome(step.name, True, seconds, result)
@@ -279,11 +320,12 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-def _save_config(run: Run) -> None:
-    """config.yaml: the config of the last step that ran and succeeded (each record keeps its own)."""
+def _save_config(cfg: Any, run: Run) -> None:
+    """config.yaml: the config the last step that succeeded ran with, as given (with flow.dse,
+    the chosen design's is dse/design.yaml; each record keeps the one its step used)."""
     from exitflow.config import save_config
 
-    save_config(run.cfg, run.layout.config)
+    save_config(cfg, run.layout.config)
 
 
 def run_flow(
@@ -304,7 +346,8 @@ def run_flow(
     Args:
         cfg: a ProjectConfig, or a Run (then run_dir, data_root, tools, progress are its own).
         run_dir: the run directory (default: the config's output_dir or runs/<name>).
-        steps: names, Steps or plain `f(run)` callables (default: FLOW, every built-in step).
+        steps: names, Steps or plain `f(run)` callables (default: flow_steps(cfg), FLOW with
+            `explore` after train when flow.dse is on).
         start, stop: the first and last step to run, by name (default: all of `steps`).
         force: redo every selected step even if it is up to date.
     A step that fails raises its ExitflowError; the steps before it keep their outputs.
@@ -325,7 +368,7 @@ def run_flow(
         run = Run(
             cfg, path, Path(data_root), tools or ToolPaths(), force=force, command=command, **kwargs
         )
-    chosen = [as_step(s) for s in (steps if steps is not None else FLOW)]
+    chosen = [as_step(s) for s in (steps if steps is not None else flow_steps(run.cfg))]
     names = [s.name for s in chosen]
     for bound in (start, stop):
         if bound is not None and bound not in names:

@@ -17,7 +17,7 @@ from typing import Any
 
 from exitflow.layout import RunLayout
 
-__all__ = ["FLOW", "STEPS", "Step", "as_step", "run_step"]
+__all__ = ["FLOW", "STEPS", "Step", "as_step", "flow_steps", "run_step"]
 
 
 @dataclass(frozen=True)
@@ -131,6 +131,23 @@ _STEP_LIST = [
         resumes=True,
     ),
     Step(
+        "explore",
+        "exitflow.step_explore:explore",
+        "with flow.dse: the configured design calibrated, exported, built up to specialisation "
+        "and searched in cache/explore/; the later steps make the design it chose",
+        reads=("best_pt", "outputs_val", "outputs_test"),
+        writes=("dse_dir",),
+        config=("name", "dataset", "model", "policy", "hw", "dse", "flow"),
+        ignore=(
+            "dse.workers",
+            "dse.ray_address",
+            "hw.workers",
+            "hw.start_step",
+            "hw.stop_step",
+        ),
+        options=("data_root",),
+    ),
+    Step(
         "calibrate",
         "exitflow.step_eval:calibrate_step",
         "integer exit thresholds fitted on the validation outputs",
@@ -225,8 +242,9 @@ _STEP_LIST.append(
 STEPS: dict[str, Step] = {s.name: s for s in _STEP_LIST}
 # `exitflow run` stops before the bitstream: it needs an all-RTL design (hw.mvau_style: dsp)
 # and Vivado; `exitflow bitstream` runs it on its own
-# nor dse: a search is run on purpose (`exitflow dse`, docs/dse.md)
-FLOW: list[str] = [s for s in STEPS if s not in ("bitstream", "dse")]
+# nor dse (the search of a built run, `exitflow dse`, docs/dse.md); with flow.dse it runs the
+# search first as `explore` (flow_steps) and builds the chosen design
+FLOW: list[str] = [s for s in STEPS if s not in ("bitstream", "dse", "explore")]
 
 # `synth` is not in FLOW either: minutes of yosys on a large design, and an all-RTL build only
 STEPS["synth"] = Step(
@@ -237,3 +255,11 @@ STEPS["synth"] = Step(
     reads=("hwdesc", "checkpoints_dir"),
     always=True,
 )
+
+
+def flow_steps(cfg: Any) -> list[str]:
+    """The steps `exitflow run` runs for `cfg`: FLOW, with `explore` after train when
+    flow.dse asks for the design-space exploration (the later steps then make its choice)."""
+    if not getattr(getattr(cfg, "flow", None), "dse", False):
+        return list(FLOW)
+    return [FLOW[0], "explore", *FLOW[1:]]

@@ -22,7 +22,7 @@ from exitflow.hw.boards import board_spec
 from exitflow.hw.config import HwConfig, check_override_partitions
 from exitflow.hw.flow import compose, finn_compat, folding
 from exitflow.hw.flow.builder import Flow, FlowOptions
-from exitflow.hw.flow.design import load_design
+from exitflow.hw.flow.design import load_design, view_overrides
 from exitflow.hw.flow.estimates import cond_buffer_specs, partition_estimate
 from exitflow.hw.hwdesc import build_hwdesc, write_hwdesc
 from exitflow.hw.ops.exit_decision import op as decision_op
@@ -47,9 +47,14 @@ def _estimable(model) -> bool:
 
 
 def run_build(
-    run_dir: Path, hw: HwConfig, tools: dict[str, Path | None], progress: Progress | None = None
+    run_dir: Path,
+    hw: HwConfig,
+    tools: dict[str, Path | None],
+    progress: Progress | None = None,
+    reuse_from: Path | None = None,
 ) -> dict:
-    """Run the whole build; returns the report dict."""
+    """Run the whole build; returns the report dict. `reuse_from`: another run directory whose
+    checkpoints up to specialisation are copied for partitions exported to the same bytes."""
     start = time.monotonic()
     paths = RunLayout(Path(run_dir))
     board = board_spec(hw.board)
@@ -65,9 +70,16 @@ def run_build(
     finn_compat.init_finn(paths.finn_dir, workers=1)
     finn_compat.vivado_env(tools.get("vivado"), tools.get("vitis_hls"))
     impl = hw.decision_impl.value
-    design = load_design(paths.export_dir, policy, impl, fractions, hw.baseline)
+    keep = getattr(hw, "keep_exits", None)
+    design = load_design(paths.export_dir, policy, impl, fractions, hw.baseline, keep)
+    overrides = hw.folding_overrides
+    if keep is not None:
+        hw_exits = design.manifest["kept_exits"]
+        overrides = view_overrides(overrides, hw_exits)
+        log.info("hw.keep_exits: building exits %s of %d as 0..%d", hw_exits, len(exit_after),
+                 len(hw_exits) - 1)  # fmt: skip
     # the config check knows the partitions from the model config; this one from the export
-    check_override_partitions(hw.folding_overrides, [p.name for p in design.partitions])
+    check_override_partitions(overrides, [p.name for p in design.partitions])
     opts = FlowOptions(
         build_dir=paths.build_dir,
         fpgapart=board.part,
@@ -76,13 +88,14 @@ def run_build(
         impl=impl,
         verify_samples=hw.verify_samples,
         verify_step_samples=hw.verify_step_samples,
-        overrides=hw.folding_overrides,
+        overrides=overrides,
         tools=tools,
         workers=hw.workers,
         mvau_style=hw.mvau_style.resolve(board.mvau_style).value,
         start_step=hw.start_step,
         stop_step=hw.stop_step,
         cond_buffer_frames=hw.cond_buffer_frames,
+        reuse=_reuse(reuse_from),
     )
     flow = Flow(design, opts, progress)
     result = flow.run()
@@ -90,6 +103,7 @@ def run_build(
     extra: dict = {"design": design.name, "decision_impl": impl, "policy": policy.kind}
     extra["mvau_style"] = opts.mvau_style
     extra["rate_fractions"] = fractions
+    extra["exits"] = design.manifest.get("kept_exits", list(range(len(exit_after))))
     extra["steps_run"] = result.ran
     if result.stopped_for:
         extra["stopped"] = (
@@ -110,7 +124,7 @@ def run_build(
     desc = None
     if result.models and all(_estimable(m) for m in result.models.values()):
         ests = {n: partition_estimate(m, n, board.part) for n, m in result.models.items()}
-        cbufs = cond_buffer_specs(exit_after, ests, hw.cond_buffer_frames)
+        cbufs = cond_buffer_specs(design.exit_after, ests, hw.cond_buffer_frames)
         targets = {p.name: flow.target_for(p) for p in design.partitions}
         desc = build_hwdesc(design, ests, cbufs, targets, board.name, clock, hw.fifo_depth, impl)
         write_hwdesc(desc, paths.hwdesc)
@@ -133,6 +147,15 @@ def run_build(
     write_json(paths.build_log, result.log)
     write_report(report, paths.build_dir)
     return report
+
+
+def _reuse(run_dir: Path | None) -> tuple[Path, Path] | None:
+    if run_dir is None:
+        return None
+    other = RunLayout(run_dir)
+    if not other.checkpoints_dir.is_dir():
+        return None
+    return other.build_dir, other.export_dir
 
 
 def compose_error(parity: compose.ComposeResult) -> VerificationError:

@@ -16,6 +16,7 @@ __all__ = [
     "HwConfig",
     "LoadShedding",
     "MvauStyle",
+    "check_keep_exits",
     "check_override_partitions",
     "partition_names",
 ]
@@ -83,6 +84,11 @@ class HwConfig:
         "(enabled if the no-exit stream would run below the single-exit baseline), enabled, "
         "disabled (the simulator models it; the RTL top sheds only in tests so far)",
     )
+    keep_exits: list[int] | None = opt(
+        None,
+        "non-final exits (trained exit indices) the hardware has; a left-out exit gets no head, "
+        "decision unit, buffer or fork and its policy threshold must be inf; None: every exit",
+    )
     allow_over_budget: bool = opt(
         False, "keep a design that needs more than the board has (else `build` fails, exit 8)"
     )
@@ -103,16 +109,23 @@ class HwConfig:
         check(self.verify_samples >= 1, "verify_samples must be >= 1")
         check(self.verify_step_samples >= 1, "verify_step_samples must be >= 1")
         check(self.workers >= 1, "workers must be >= 1")
+        if self.keep_exits is not None:
+            keep = self.keep_exits
+            check(keep == sorted(set(keep)), "keep_exits must be increasing, without repeats")
+            check(all(e >= 0 for e in keep), "keep_exits must be exit indices >= 0")
 
 
-def partition_names(exit_after: list[int], num_stages: int, baseline: bool) -> list[str]:
+def partition_names(
+    exit_after: list[int], num_stages: int, baseline: bool, keep: list[int] | None = None
+) -> list[str]:
     """Names of the partitions a design with these exits has (as quant's export and
-    hw.design name them): stage<k>, head<e>, decision<e> (non-final exits), and with the
-    baseline base_stage<k> and base_head<last>."""
+    hw.design name them): stage<k>, head<e>, decision<e> (non-final exits; with `keep`, only
+    those), and with the baseline base_stage<k> and base_head<last>."""
     last = len(exit_after) - 1
+    kept = [e for e in range(last) if keep is None or e in keep]
     names = [f"stage{k}" for k in range(num_stages)]
-    names += [f"head{e}" for e in range(last + 1)]
-    names += [f"decision{e}" for e in range(last)]
+    names += [f"head{e}" for e in [*kept, last]]
+    names += [f"decision{e}" for e in kept]
     if baseline:
         names += [f"base_stage{k}" for k in range(num_stages)] + [f"base_head{last}"]
     return names
@@ -127,4 +140,17 @@ def check_override_partitions(overrides: Mapping[str, object], names: list[str])
             f"hw.folding_overrides: no partition named {', '.join(map(repr, unknown))}; the "
             f"design's partitions are {', '.join(names)} (base_*: the single-exit baseline, "
             "present when hw.baseline is true)"
+        )
+
+
+def check_keep_exits(keep: list[int] | None, num_exits: int) -> None:
+    """ConfigError if `hw.keep_exits` names an exit that is not a non-final exit."""
+    if keep is None:
+        return
+    bad = [e for e in keep if e >= num_exits - 1]
+    if bad:
+        raise ConfigError(
+            f"hw.keep_exits: {bad} are not non-final exits; the model's non-final exits are "
+            f"{list(range(num_exits - 1))} (the final exit is always built): drop them or set "
+            "hw.keep_exits: null to build every exit"
         )

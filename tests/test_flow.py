@@ -293,7 +293,7 @@ def test_outputs_made_before_records_are_adopted(fakes, run) -> None:
 
 
 def test_an_unknown_step_name_is_a_config_error(run) -> None:
-    with pytest.raises(exitflow.ConfigError, match="the steps are train, calibrate"):
+    with pytest.raises(exitflow.ConfigError, match="the steps are train, explore, calibrate"):
         run_flow(run, steps=["train", "trian"])
 
 

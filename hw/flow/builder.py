@@ -11,7 +11,9 @@ and what was produced. A verification mismatch stops the build at once.
 
 from __future__ import annotations
 
+import filecmp
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,9 @@ from exitflow.hw.flow.design import Design, PartitionSpec
 from exitflow.hw.flow.steps import STEP_NAMES, STEPS, PartitionCfg, Step
 
 log = logging.getLogger(__name__)
+
+# the last step whose checkpoint does not depend on the folding target: as far as reuse goes
+REUSE_UPTO = "step_specialize_layers"
 
 
 @dataclass
@@ -47,6 +52,9 @@ class FlowOptions:
     start_step: str | None = None
     stop_step: str | None = None
     cond_buffer_frames: int | None = None
+    # another run's build/ and export/ (flow.dse's cache/explore): checkpoints of a partition
+    # exported to the same bytes are copied instead of rebuilt, up to step_specialize_layers
+    reuse: tuple[Path, Path] | None = None
 
 
 @dataclass
@@ -162,10 +170,40 @@ class Flow:
         log.debug("%s %s verified: %s", p.name, step, rec)
         return rec
 
+    def reused(self, p: PartitionSpec, chosen: list[Step]) -> tuple[ModelWrapper, int] | None:
+        """(checkpoint, steps it covers) copied from opts.reuse where that build has every
+        step of `chosen` up to specialisation for a partition exported to the same bytes."""
+        if self.opts.reuse is None or p.source is None or p.baseline or not chosen:
+            return None
+        if chosen[0].name != STEP_NAMES[0]:
+            return None
+        other_build, other_export = self.opts.reuse
+        other = other_export / p.source.name
+        if not other.is_file() or not filecmp.cmp(other, p.source, shallow=False):
+            return None
+        names = [s.name for s in chosen]
+        upto = names[: names.index(REUSE_UPTO) + 1] if REUSE_UPTO in names else names
+        name = p.meta.get("trained_name", p.name)  # the name in a build of every exit
+        paths = [checkpoint_path(other_build, name, s) for s in upto]
+        if not all(path.is_file() for path in paths):
+            return None
+        for step, path in zip(upto, paths, strict=True):
+            dst = checkpoint_path(self.opts.build_dir, p.name, step)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(dst) as tmp:
+                shutil.copyfile(path, tmp)
+            self.log["steps"][step]["partitions"][p.name] = {"reused_from": str(path)}
+        log.info("%s: %d steps' checkpoints reused from %s", p.name, len(upto), other_build)
+        return ModelWrapper(str(paths[-1])), len(upto)
+
     def run_partition(self, p: PartitionSpec, chosen: list[Step]) -> ModelWrapper:
         model = self.models.get(p.name) or self.source(p)
         if p.name not in self.models and chosen and chosen[0] is self.steps[0]:
             self.verify(p, model, "source", self.opts.verify_step_samples)
+            hit = self.reused(p, chosen)
+            if hit is not None:
+                model, done = hit
+                chosen = chosen[done:]
         for step in chosen:
             start = time.monotonic()
             target = self.target_for(p) if step.name == "step_set_folding" else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,8 +108,14 @@ def load_design(
     impl: str | DecisionImpl,
     fractions: list[float],
     with_baseline: bool = True,
+    keep: list[int] | None = None,
 ) -> Design:
-    """Partitions of the gated design (and the baseline) with their reference data."""
+    """Partitions of the gated design (and the baseline) with their reference data.
+
+    `keep` (hw.keep_exits): the non-final exits the hardware has. The design is then the
+    model's view with only those exits and the final one, numbered 0..K-1 in order (head<i>,
+    decision<i>: the names hwdesc.json, the top and the simulator use); a left-out exit must
+    never fire under the policy (threshold inf), so quant's reference holds for the view."""
     manifest_path = export_dir / "manifest.json"
     if not manifest_path.is_file():
         raise DesignError(f"{manifest_path} does not exist: run `exitflow export` first")
@@ -136,7 +143,6 @@ def load_design(
     if ref.exit_index is None or ref.pred is None:
         raise DesignError(f"{ref_path} lacks exit_index/pred: re-run `exitflow export`")
     exits = manifest["exits"]
-    exit_after = [int(x["after_stage"]) for x in exits]
     stages = [p for p in manifest["partitions"] if p["kind"] == PartitionKind.STAGE]
     heads = {p["index"]: p for p in manifest["partitions"] if p["kind"] == PartitionKind.HEAD}
     if len(policy.thresholds) != len(exits) - 1:
@@ -144,7 +150,17 @@ def load_design(
             f"the policy has {len(policy.thresholds)} thresholds for {len(exits)} exits: "
             "re-run `exitflow calibrate` for this model"
         )
-    logits = ref.logits[:n]
+    ref_exit, ref_pred, logits = ref.exit_index[:n], ref.pred[:n], ref.logits[:n]
+    if keep is not None:
+        hw_exits = kept_exits(keep, len(exits), policy)
+        pos = np.full(len(exits), -1, np.int64)
+        pos[hw_exits] = np.arange(len(hw_exits))
+        ref_exit, logits = pos[ref_exit], logits[:, hw_exits]
+        exits = [dict(exits[e], index=i) for i, e in enumerate(hw_exits)]
+        heads = {i: _renamed(heads[e], i) for i, e in enumerate(hw_exits)}
+        policy = policy_view(policy, hw_exits)
+        manifest = dict(manifest, exits=exits, kept_exits=hw_exits)
+    exit_after = [int(x["after_stage"]) for x in exits]
     thresholds = [
         policies.integer_threshold(policy.kind, t, policy.exit_params(e))
         for e, t in enumerate(policy.thresholds)
@@ -232,10 +248,68 @@ def load_design(
         thresholds,
         parts,
         images,
-        ref.exit_index[:n],
-        ref.pred[:n],
+        ref_exit,
+        ref_pred,
         logits,
         manifest,
+    )
+
+
+def kept_exits(keep: list[int], num_exits: int, policy: policies.PolicySpec) -> list[int]:
+    """Trained exit indices the hardware has: `keep` and the final exit. DesignError if `keep`
+    names no non-final exit, the policy carries state between exits (leaving one out changes
+    what the others decide), or a left-out exit could fire (its threshold is not inf)."""
+    last = num_exits - 1
+    bad = [e for e in keep if not 0 <= e < last]
+    if bad:
+        raise DesignError(
+            f"hw.keep_exits: {bad} are not non-final exits of this model (0..{last - 1}): fix "
+            "hw.keep_exits, or set it to null to build every exit"
+        )
+    dropped = [e for e in range(last) if e not in keep]
+    if dropped and policy.rule.state_width(2) > 0:
+        raise DesignError(
+            f"hw.keep_exits leaves out exits {dropped}, but policy {policy.kind} carries state "
+            "from exit to exit, so the kept exits would decide differently: keep every exit "
+            "(hw.keep_exits: null) or use a policy without state (margin, max_logit, ...)"
+        )
+    fires = [e for e in dropped if policy.thresholds[e] != math.inf]
+    if fires:
+        raise DesignError(
+            f"hw.keep_exits leaves out exits {fires}, but the policy can take them (thresholds "
+            f"{[policy.thresholds[e] for e in fires]}): set their policy.thresholds to inf "
+            "(as dse/overlay.yaml does) and rerun calibrate and export, so quant's reference "
+            "never takes an exit the hardware lacks"
+        )
+    return [*sorted(keep), last]
+
+
+def policy_view(spec: policies.PolicySpec, hw_exits: list[int]) -> policies.PolicySpec:
+    """The policy of the kept exits alone: their thresholds, per-exit params reindexed."""
+    params = {
+        k: [v[e] for e in hw_exits] if isinstance(v, list) and len(v) == spec.num_exits else v
+        for k, v in spec.params.items()
+    }
+    return policies.PolicySpec(spec.kind, tuple(spec.thresholds[e] for e in hw_exits[:-1]), params)
+
+
+def view_overrides(overrides: dict, hw_exits: list[int]) -> dict:
+    """hw.folding_overrides keyed by trained exit (head<e>, decision<e>, base_head<e>, as the
+    config and dse/overlay.yaml name them) renamed to the kept-exit view's partitions."""
+    pos = {e: i for i, e in enumerate(hw_exits)}
+    out = {}
+    for name, v in overrides.items():
+        prefix = next((p for p in ("base_head", "head", "decision") if name.startswith(p)), None)
+        tail = name[len(prefix) :] if prefix else ""
+        if prefix and tail.isdigit() and int(tail) in pos:
+            name = f"{prefix}{pos[int(tail)]}"
+        out[name] = v
+    return out
+
+
+def _renamed(head: dict, i: int) -> dict:
+    return dict(
+        head, name=f"head{i}", index=i, trained_exit=head["index"], trained_name=head["name"]
     )
 
 
