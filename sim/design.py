@@ -115,6 +115,10 @@ class _Links:
         self, chain: _Chain, p: PartitionDesc, first: Link | None, inner: bool
     ) -> None:
         prev = chain.nodes[-1].out_beats if chain.nodes else (chain.prev_out or 0)
+        measured = self.timing.partitions.get(p.name) if self.timing is not None else None
+        if first is not None and measured is not None and measured.read_ahead:
+            # the words a partition buffers ahead of its schedule sit in front of it
+            first = Link(first.name, first.depth + measured.read_ahead, measured.read_ahead)
         for j, (node, depth) in enumerate(_part_nodes(p, inner, self.timing, prev)):
             if j == 0:
                 chain.add(node, first)

@@ -142,10 +142,15 @@ class NodeTiming:
 
 @dataclass(frozen=True)
 class Link:
-    """A FIFO of `depth` beats between a writer and a reader."""
+    """A FIFO of `depth` beats between a writer and a reader.
+
+    extra: beats of that depth that are the reader's own input buffer (a measured partition's
+    read_ahead, sim.rtl_timing), not the described FIFO: `Model.with_depths` keeps them when it
+    sets the described depth."""
 
     name: str
     depth: int
+    extra: int = 0
 
 
 @dataclass(frozen=True)
@@ -238,7 +243,7 @@ class Model:
                 return ln
             if fifo[ln.name] < 1:
                 raise ModelError(f"FIFO {ln.name}: depth must be >= 1, got {fifo[ln.name]}")
-            return Link(ln.name, fifo[ln.name])
+            return Link(ln.name, fifo[ln.name] + ln.extra, ln.extra)
 
         segs = []
         for s in self.segments:

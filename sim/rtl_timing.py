@@ -30,13 +30,18 @@ class PartitionTiming:
 
     in_offsets / out_offsets: cycle of every input word accepted and output word written for
     the first frame (empty pipeline), relative to its first input word; cycles_per_frame: the
-    steady-state interval between frames' last output words.
+    steady-state interval between frames' last output words. read_ahead: input words of the
+    next frame a partition accepts in steady state before its first-frame schedule would start
+    that frame (its last read of a frame + cycles_per_frame - in_offsets[-1]): FINN's layers
+    buffer them (line buffers, an MVAU's input while it replays its weights); the simulator
+    models them as a FIFO of that many words in front of the partition's schedule.
     """
 
     cycles_per_frame: int
     in_offsets: tuple[int, ...]
     out_offsets: tuple[int, ...]
     frames_measured: int = 0
+    read_ahead: int = 0
 
     @property
     def latency_cycles(self) -> int:
@@ -49,6 +54,7 @@ class PartitionTiming:
             "cycles_per_frame": self.cycles_per_frame,
             "latency_cycles": self.latency_cycles,
             "frames_measured": self.frames_measured,
+            "read_ahead": self.read_ahead,
             "in_offsets": list(self.in_offsets),
             "out_offsets": list(self.out_offsets),
         }
@@ -107,7 +113,10 @@ def rtl_timing_from_dict(d: dict[str, Any], where: str = "timing.json") -> RtlTi
             ) from None
         if ii < 1 or not ins or not outs:
             raise ConfigError(f"{w}: cycles_per_frame >= 1 and non-empty offsets expected")
-        parts[name] = PartitionTiming(ii, ins, outs, int(p.get("frames_measured", 0)))
+        ahead = int(p.get("read_ahead", 0))
+        if ahead < 0:
+            raise ConfigError(f"{w}: read_ahead must be >= 0, got {ahead}")
+        parts[name] = PartitionTiming(ii, ins, outs, int(p.get("frames_measured", 0)), ahead)
     arg = d.get("final_argmax")
     final = None
     if arg is not None:

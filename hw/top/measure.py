@@ -25,7 +25,7 @@ from exitflow.hw.top.generate import GLUE, TopDesign
 from exitflow.hw.top.plan import StreamFormat
 from exitflow.sim.rtl_timing import PartitionTiming, RtlTiming
 
-__all__ = ["measure_partition", "measure_partition_timing"]
+__all__ = ["measure_partition", "measure_partition_timing", "read_ahead"]
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +79,13 @@ def measure_partition(
     if len(set(steps.tolist())) != 1:
         log.warning("%s: frame intervals %s are not yet steady; using the last", name, steps)
     t0 = int(ic[0, 0])
+    ii = int(steps[-1])
     timing = PartitionTiming(
-        cycles_per_frame=int(steps[-1]),
+        cycles_per_frame=ii,
         in_offsets=tuple(int(x) - t0 for x in ic[0]),
         out_offsets=tuple(int(x) - t0 for x in oc[0]),
         frames_measured=frames,
+        read_ahead=read_ahead(ic, ii),
     )
     log.info(
         "%s in RTL: %d cycles per frame, latency %d (FINN estimates in hwdesc differ)",
@@ -92,6 +94,18 @@ def measure_partition(
         timing.latency_cycles,
     )
     return timing
+
+
+def read_ahead(in_cycles: np.ndarray, cycles_per_frame: int) -> int:
+    """Input words of the last measured frame accepted before the first frame's schedule would
+    start it (the previous frame's last read + cycles_per_frame - the first frame's read span).
+
+    in_cycles: [frames, words] accept cycles of a saturated run. A partition that buffers
+    nothing ahead (each frame read as the first one) gives 0."""
+    ic = np.asarray(in_cycles, np.int64)
+    span = int(ic[0, -1] - ic[0, 0])
+    start = int(ic[-2, -1]) + cycles_per_frame - span
+    return int((ic[-1] < start).sum())
 
 
 def _writer_format(design: TopDesign, name: str) -> StreamFormat | None:
