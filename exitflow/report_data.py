@@ -15,7 +15,7 @@ from typing import Any
 
 from exitflow.layout import RunLayout
 
-__all__ = ["HEADLINE", "collect", "load_reports"]
+__all__ = ["HEADLINE", "collect", "design_built", "load_reports"]
 
 log = logging.getLogger(__name__)
 
@@ -291,3 +291,31 @@ def _adversarial(sim: dict[str, Any] | None) -> dict[str, Any]:
     if isinstance(sim.get("adversarial"), dict):  # richer adversarial runs, when the sim has them
         out["extra"] = sim["adversarial"]
     return out
+
+
+def design_built(run_dir: Path, by_dse: bool) -> dict[str, Any]:
+    """Which design the run built: `by_dse` (flow.dse with a chosen design: dse/design.yaml) or
+    as configured; with the search's figures of the chosen one (validation set)."""
+    lay = RunLayout(run_dir)
+    if not by_dse:
+        return {"chosen_by": "config", "text": "the design as configured", "source": "config.yaml"}
+    rep = _read(lay.dse_report) or {}
+    c = rep.get("chosen") or {}
+    build = _read(lay.build_report) or {}
+    exits = build.get("exits")
+    bits = [
+        f"keeps exits {exits}" if exits is not None else None,
+        f"thresholds {c['thresholds']}" if "thresholds" in c else None,
+        f"{c['cond_buffer_frames']}-frame buffers" if "cond_buffer_frames" in c else None,
+        f"{_num(c.get('fps')):,.0f} frames/s" if _num(c.get("fps")) else None,
+        f"accuracy {_num(c.get('accuracy')):.4f}" if _num(c.get("accuracy")) else None,
+        f"{_num(c.get('resource_fraction')):.1%} of the board"
+        if _num(c.get("resource_fraction"))
+        else None,
+    ]
+    rule = rep.get("chosen_rule") or "the search's rule"
+    text = f"chosen by the design-space exploration ({rule})"
+    detail = ", ".join(b for b in bits if b)
+    if detail:
+        text += f": {detail} (validation set, the search's figures)"
+    return {"chosen_by": "dse", "text": text, "source": lay.rel(lay.dse_design), "chosen": c}

@@ -11,7 +11,7 @@ from typing import Any
 
 from exitflow.core.files import write_json, write_text
 from exitflow.layout import RunLayout
-from exitflow.report_data import collect
+from exitflow.report_data import collect, design_built
 from exitflow.report_html import render
 from exitflow.results import ReportResult
 from exitflow.run import Run
@@ -196,8 +196,24 @@ def summarise(run_dir: Path, run: Run | None = None) -> tuple[str, dict[str, Any
     index["links"] = links
     index.update(collect(run_dir))
     index["rungs"] = rungs(run_dir)
-    md[2:2] = _headline_md(index) + _rungs_md(index["rungs"])
+    by_dse = run is not None and _chosen_by_dse(run)
+    index["design"] = design_built(run_dir, by_dse)
+    index["subtitle"] = f"Built: {index['design']['text']} ({index['design']['source']})"
+    design = [
+        "## Design built",
+        "",
+        f"{index['design']['text']} (`{index['design']['source']}`)",
+        "",
+    ]
+    md[2:2] = design + _headline_md(index) + _rungs_md(index["rungs"])
     return "\n".join(md), index
+
+
+def _chosen_by_dse(run: Run) -> bool:
+    """flow.dse with a design chosen: the later steps made dse/design.yaml's design."""
+    return bool(getattr(getattr(run.cfg, "flow", None), "dse", False)) and (
+        run.layout.dse_overlay.is_file()
+    )
 
 
 def _headline_md(index: dict[str, Any]) -> list[str]:

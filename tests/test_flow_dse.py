@@ -106,3 +106,19 @@ def test_no_design_chosen_builds_the_design_as_configured(fakes, run, monkeypatc
     _flow(run)
     assert "fps=20000.0" in _text(run.layout.hwdesc)
     assert not run.layout.dse_design.exists()
+
+
+def test_the_report_says_which_design_was_built(fakes, run) -> None:
+    from exitflow.report_data import design_built
+    from exitflow.step_report import _chosen_by_dse
+
+    _flow(run)
+    _write(run.layout.dse_report, '{"chosen": {"fps": 1234.0}, "chosen_rule": "fastest"}')
+    assert _chosen_by_dse(run)
+    built = design_built(run.run_dir, True)
+    assert built["chosen_by"] == "dse" and built["source"] == "dse/design.yaml"
+    assert built["text"].startswith("chosen by the design-space exploration (fastest)")
+    assert "1,234 frames/s" in built["text"]
+    run.cfg.flow.dse = False
+    assert not _chosen_by_dse(run)
+    assert design_built(run.run_dir, False)["chosen_by"] == "config"
