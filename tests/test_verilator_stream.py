@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exitflow.core.errors import SimulationError, ToolMissingError
+from exitflow.core.errors import ConfigError, SimulationError, ToolMissingError
 from exitflow.hw.tools.rtllib import finn_rtllib_source, patched_rtllib
-from exitflow.hw.tools.stream import StreamPort, build_model, from_limbs, to_limbs
+from exitflow.hw.tools.stream import RUN_OPT, StreamPort, build_model, from_limbs, to_limbs
 from exitflow.hw.tools.verilator import find_verilator
 
 DATA = Path(__file__).resolve().parent / "data" / "rtl"
@@ -118,3 +118,41 @@ def test_patched_rtllib_fifo_keeps_order(workdir: Path) -> None:
     # back-pressure at 70% fills the FIFO: the input runs ahead of the output by > 512 words
     lead = np.arange(5000) - np.searchsorted(run.out_cycles["o"], run.in_cycles["i"])
     assert lead.max() > 512
+
+
+_CHECKED = """// passes words through one register; asserts that no word is 8'hff
+module checked_pass (
+  input  logic ap_clk, input logic ap_rst_n,
+  input  logic [7:0] x_tdata, input logic x_tvalid, output logic x_tready,
+  output logic [7:0] y_tdata, output logic y_tvalid, input logic y_tready
+);
+  assign x_tready = !y_tvalid || y_tready;
+  always_ff @(posedge ap_clk) begin
+    if (!ap_rst_n) y_tvalid <= 0;
+    else if (x_tvalid && x_tready) begin
+      assert (x_tdata != 8'hff) else $error("word ff");
+      y_tdata <= x_tdata; y_tvalid <= 1;
+    end
+    else if (y_tready) y_tvalid <= 0;
+  end
+endmodule
+"""
+
+
+def test_assertions_on_by_default_and_dropped_on_request(tmp_path: Path) -> None:
+    src = tmp_path / "checked_pass.sv"
+    src.write_text(_CHECKED)
+    ports = {"inputs": [StreamPort("x", 8)], "outputs": [StreamPort("y", 8)]}
+    words = [1, 2, 0xFF, 4]
+    checked = build_model("checked_pass", [src], workdir=tmp_path, **ports)
+    with pytest.raises(SimulationError, match="word ff"):
+        checked.run({"x": words}, expect={"y": 4})
+    # the faster settings for long runs: same outputs, the assertion compiled out
+    fast = build_model(
+        "checked_pass", [src], workdir=tmp_path, opt=RUN_OPT, assertions=False, **ports
+    )
+    assert fast.binary != checked.binary  # settings are part of the cache key
+    run = fast.run({"x": words}, expect={"y": 4})
+    assert list(run.outputs["y"]) == words
+    with pytest.raises(ConfigError, match="one g\\+\\+ optimisation flag"):
+        build_model("checked_pass", [src], workdir=tmp_path, opt="-O2 -g", **ports)
