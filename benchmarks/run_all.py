@@ -14,6 +14,7 @@ ORDER = [
     "bench_rtl.py",
     "bench_deploy.py",
     "bench_codesign.py",
+    "bench_demo.py",
 ]
 
 
