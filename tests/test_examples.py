@@ -81,7 +81,9 @@ def test_the_sim_benchmark_runs_on_the_example_run(example_run, tmp_path: Path) 
     assert figures["exit_mismatches"] == 0 and figures["stepper_agrees"] == 1
 
 
-@pytest.mark.parametrize("script", ["bench_quant.py", "bench_hw.py", "bench_sim.py"])
+@pytest.mark.parametrize(
+    "script", ["bench_quant.py", "bench_hw.py", "bench_sim.py", "bench_demo.py"]
+)
 def test_each_benchmark_has_help(script: str) -> None:
     done = _python(REPO / "benchmarks" / script, "--help")
     assert done.returncode == 0, done.stderr[-3000:]
