@@ -11,6 +11,7 @@ maps it; each is patched in a **copy** made for synthesis
 | `mvu/mvu.sv` | DSP start-up watchdog: `initial #100ns` and a non-blocking assignment in an initial block, simulation only | drop the `blkRecoveryWatch` block |
 | `thresholding/hdl/thresholding.sv` | `p.ptr[M-1:SN+1]` in the dead arm of a constant `?:` is a reversed range in the last stage | choose the arm with a generate-if, so the dead one is not elaborated |
 | `memstream/hdl/memstream.sv` | the output credit buffer `OSrl` (7 words x WIDTH, read at `OSrl[OPtr]`) is an unpacked array: read_slang reads it through a `$bmux` in reversed word order, which yosys's `xilinx_srl` never matches, so it became 7 x WIDTH flip-flops and a LUT mux per bit (stage1 of fmnist3: 4,032 FF, 1,152 LUT) where Vivado places WIDTH SRL16E | one packed 7-bit shift register per data bit, read at `OPtr`'s low bits (same values every cycle: tests/test_synth_patches.py proves it with a bounded SAT check); with `bmuxmap -pmux` in the script (exitflow.hw.tools.yosys) each becomes an SRL16E |
+| `mvu/mvu_vvu_axi.sv` | its output queue `OBuf` (MAX_IN_FLIGHT + 1 words of PE x ACCU_WIDTH, `SHREG_EXTRACT`), the same construct (stage1's MVAU: 10 x 208 FF and an 847-LUT mux) | the same rewrite, proven the same way |
 
 A file that has a patch's trigger but not its expected text raises PrerequisiteError (a new
 finn-plus version): patches are never applied blindly. FINN's MVAU_rtl instantiates DSP48E1
@@ -122,6 +123,43 @@ def _osrl_per_bit(text: str) -> str:
     return text.replace(_OSRL_READ, "\t\t\t\tODat <= OSrlQ;\n")
 
 
+_OBUF_DECL = """\t\t(* SHREG_EXTRACT = "YES" *)
+\t\toutput_t  OBuf[0:MAX_IN_FLIGHT];
+"""
+_OBUF_BITS = """\t\t// exitflow (yosys): OBuf as one packed shift register per bit, so that xilinx_srl finds SRLs
+\t\tlogic [$bits(output_t)-1:0]  OBufQ;
+\t\tif(1) begin : genOBuf
+\t\t\tuwire [$bits(output_t)-1:0]  odat_bits = odat;
+\t\t\tfor(genvar  i = 0; i < $bits(output_t); i++) begin : genBit
+\t\t\t\t(* SHREG_EXTRACT = "YES" *)
+\t\t\t\tlogic [MAX_IN_FLIGHT:0]  Srl;
+\t\t\t\talways_ff @(posedge ap_clk) begin
+\t\t\t\t\tif(ovld)  Srl <= { Srl[MAX_IN_FLIGHT-1:0], odat_bits[i] };
+\t\t\t\tend
+\t\t\t\tassign	OBufQ[i] = Srl[OPtr[$left(OPtr)-1:0]];
+\t\t\tend : genBit
+\t\tend : genOBuf
+"""
+_OBUF_SHIFT = """\t\talways_ff @(posedge ap_clk) begin
+\t\t\tif(ovld)  OBuf <= { odat, OBuf[0:MAX_IN_FLIGHT-1] };
+\t\tend
+"""
+_OBUF_READ = "\t\t\t\t\tOReg <= OBuf[OPtr[$left(OPtr)-1:0]];\n"
+
+
+def _obuf_per_bit(text: str) -> str:
+    """mvu_vvu_axi's output queue as packed shift registers, as _osrl_per_bit (module docstring):
+    word k of OBuf is bit k of every Srl, read at the same index."""
+    if any(text.count(s) != 1 for s in (_OBUF_DECL, _OBUF_SHIFT, _OBUF_READ)):
+        raise ValueError("the OBuf output queue is not in the expected form")
+    text = text.replace(_OBUF_DECL, "").replace(_OBUF_SHIFT, "")
+    text = text.replace(_OBUF_READ, "\t\t\t\t\tOReg <= OBufQ;\n")
+    decl = "\t\tlogic     OLock =  0;\t// Lock upon backpressure (second entry into queue)\n"
+    if text.count(decl) != 1:
+        raise ValueError("OLock's declaration is not in the expected form")
+    return text.replace(decl, decl + _OBUF_BITS, 1)
+
+
 SYNTH_PATCHES = (
     SynthPatch("default_nettype inside a module", "`default_nettype", _drop_default_nettype),
     SynthPatch("DSP start-up watchdog (simulation only)", "blkRecoveryWatch", _drop_recovery_watch),
@@ -129,6 +167,7 @@ SYNTH_PATCHES = (
         "dead reversed range in Thresholding's Scope", "SCOPE_REDUCE == 0)?", _scope_generate_if
     ),
     SynthPatch("memstream credit buffer as SRLs", "OSrl[FULL_CREDIT-1]", _osrl_per_bit),
+    SynthPatch("MVU output queue as SRLs", "OBuf[0:MAX_IN_FLIGHT]", _obuf_per_bit),
 )
 
 
