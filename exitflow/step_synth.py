@@ -66,10 +66,14 @@ def synth(run: Run) -> SynthStepResult:
         "gated": lambda: generate_top(run.run_dir, out_dir=work / "top-gated"),
         "baseline": lambda: generate_baseline_top(run.run_dir, out_dir=work / "top-baseline"),
     }
+    totals = json.loads((lay.build_dir / "synth.json").read_text()).get("totals", {})
     for label, make in tops.items():
         design = make()
         res = synthesise_top(design.sources, design.name, work, yosys, family=family)
-        record_top(run.run_dir, label, res)
+        # estimates of its parts (FINN's layers, exitflow's blocks); FINN gives no FF figure for
+        # its layers, so a top's FF has nothing like-for-like to be compared with
+        finn = {k: v for k, v in totals.get(label, {}).get("finn", {}).items() if k != "FF"}
+        record_top(run.run_dir, label, res, finn or None)
         log.info("%s top %s: %s (%.0f s%s)", label, design.name, res.resources(), res.seconds,
                  ", cached" if res.cached else "")  # fmt: skip
     out = lay.build_dir / "synth.json"

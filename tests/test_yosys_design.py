@@ -92,3 +92,26 @@ def test_synth_json_sets_yosys_beside_finn_and_reruns_from_cache(synthesised) ->
     assert gated["DSP"] == sum(r.dsp for n, r in results.items() if not n.startswith("base_"))
     again = synthesise_design(run_dir, yosys, only=["stage0", "cbuf0"])
     assert all(r.cached for r in again.values()) and set(again) == {"stage0", "cbuf0"}
+
+
+def test_synth_step_adds_both_whole_tops_with_their_parts_dsps(synthesised) -> None:
+    """`exitflow synth` (the step function): the gated and the baseline top go into synth.json
+    and the headline keys come from them; a top's DSPs are its partitions' (the glue has none)."""
+    from exitflow.hw.tools.synth_design import benchmark_keys
+    from exitflow.run import Run
+    from exitflow.step_synth import synth
+
+    run_dir, _, results = synthesised
+    res = synth(Run(cfg=None, run_dir=run_dir))
+    report = json.loads(res.path.read_text())
+    tops = report["tops"]
+    assert set(tops) == {"gated", "baseline"}
+    for label, base in (("gated", False), ("baseline", True)):
+        parts = sum(r.dsp for n, r in results.items() if n.startswith("base_") == base)
+        assert tops[label]["yosys"]["DSP"] == parts > 0, label
+        assert tops[label]["yosys"]["LUT"] > 0
+    keys = benchmark_keys(report)
+    assert keys == res.keys
+    assert keys["gated_source"] == keys["baseline_source"] == "top"
+    assert keys["baseline_lut"] == tops["baseline"]["yosys"]["LUT"]
+    assert keys["yosys_over_finn_lut"] == report["totals"]["gated"]["yosys_over_finn"]["LUT"]

@@ -229,14 +229,17 @@ def synthesise_design(
     return results
 
 
-def record_top(run_dir: Path, label: str, result: SynthResult) -> Path:
+def record_top(
+    run_dir: Path, label: str, result: SynthResult, finn: dict[str, float] | None = None
+) -> Path:
     """Put a whole top's synthesis (label "gated" or "baseline": synthesise_top of the generated
-    accelerator) into build/synth.json under `tops`, beside the per-part results."""
+    accelerator) into build/synth.json under `tops`, beside the per-part results; `finn` (the
+    sum of FINN's and exitflow's estimates of its parts) adds the ratio per resource."""
     from exitflow.layout import RunLayout
 
     out_file = RunLayout(Path(run_dir)).build_dir / "synth.json"
     report = json.loads(out_file.read_text()) if out_file.is_file() else {"parts": {}}
-    report.setdefault("tops", {})[label] = _entry("top", result, None)
+    report.setdefault("tops", {})[label] = _entry("top", result, finn)
     return write_json(out_file, report)
 
 
