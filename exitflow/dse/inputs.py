@@ -20,17 +20,17 @@ from exitflow.core.errors import PrerequisiteError
 from exitflow.core.outputs import Outputs, load_outputs
 from exitflow.core.policies import load_policy, policy_dict
 from exitflow.dse.cache import DiskCache, digest, file_digest
-from exitflow.dse.compose import Topology, correct
+from exitflow.dse.compose import FRACTION_KEYS, Topology, correct
 from exitflow.dse.executor import Executor
 from exitflow.dse.partfold import fold_partition
 from exitflow.layout import RunLayout
 
-__all__ = ["FOLD_VERSION", "Inputs", "PartitionFolder", "load_inputs"]
+__all__ = ["FOLD_VERSION", "Inputs", "PartitionFolder", "board_costs", "load_inputs"]
 
 log = logging.getLogger(__name__)
 
 FOLD_STEP = "step_specialize_layers"  # checkpoints the candidate folding starts from
-FOLD_VERSION = 1  # bump when fold_partition's result changes meaning (invalidates the cache)
+FOLD_VERSION = 2  # bump when fold_partition's result changes meaning (invalidates the cache)
 
 
 @dataclass
@@ -104,6 +104,12 @@ def load_inputs(run_dir: Path, hw: Any) -> Inputs:
     )
 
 
+def board_costs(board: dict[str, int]) -> dict[str, float]:
+    """Weights of FINN's resource estimates when refining a folding: 1 / the board's count of
+    each resource of the fraction (a DSP of a 220-DSP board weighs as 242 of its LUTs)."""
+    return {k: 1.0 / float(v) for k, v in sorted(board.items()) if k in FRACTION_KEYS and v}
+
+
 def _finn_version() -> str:
     try:
         return metadata.version("finn-plus")
@@ -119,8 +125,9 @@ class PartitionFolder:
         self.memo: dict[tuple[str, int], dict] = {}
         self.evaluated = 0
         ver = _finn_version()
+        self.costs = board_costs(inp.board_resources)
         self._base = {n: (file_digest(p), inp.part, inp.clock_mhz, inp.mvau_style, ver,
-                          cfg.mvau_wwidth_max, cfg.wwidth_limit, FOLD_VERSION)
+                          cfg.mvau_wwidth_max, cfg.wwidth_limit, self.costs, FOLD_VERSION)
                       for n, p in inp.checkpoints.items()}  # fmt: skip
 
     def _kind(self, name: str) -> str:
@@ -140,7 +147,8 @@ class PartitionFolder:
             dict(checkpoint=str(self.inp.checkpoints[n]), name=n, kind=self._kind(n), target=t,
                  fpgapart=self.inp.part, clock_mhz=self.inp.clock_mhz,
                  mvau_style=self.inp.mvau_style, wwidth_start=self.cfg.mvau_wwidth_max,
-                 wwidth_limit=self.cfg.wwidth_limit, finn_dir=str(self.inp.finn_dir))
+                 wwidth_limit=self.cfg.wwidth_limit, finn_dir=str(self.inp.finn_dir),
+                 costs=self.costs)
             for n, t, _ in todo
         ]  # fmt: skip
         if jobs:

@@ -1,7 +1,8 @@
 """The chosen design as settings `exitflow build` reads: a config overlay and a whole config.
 
 dse/overlay.yaml holds only the sections the search decided: policy.thresholds (the chosen
-point of the trade-off curve), hw.target_fps and hw.stage_rate_fractions (the stage targets),
+point of the trade-off curve), hw.target_fps and hw.stage_rate_fractions (the stage targets:
+target_fps is the fastest stage's frame rate, each fraction its own over it),
 hw.cond_buffer_frames, and hw.folding_overrides with every PE/SIMD the search's folding reached
 (so the build reproduces it exactly, also where the search raised FINN's mvau_wwidth_max).
 dse/design.yaml is the run's config with the overlay merged: `exitflow build -c
@@ -23,7 +24,10 @@ def overlay(c: Candidate, topo: Topology, folds: dict[tuple[str, int], dict], cl
             ) -> dict[str, Any]:  # fmt: skip
     """The config sections of the chosen design (keep-all designs only: the build makes every
     exit's hardware)."""
-    t0 = c.targets[0]
+    # target_fps is the fastest stage's rate, so that every fraction is <= 1 (hw config) and each
+    # stage is folded for its own target: a stage folded for a tighter target than the search's
+    # would differ beyond PE/SIMD (SetFolding's parallel_window of a window generator)
+    t0 = min(c.targets)
     fps = clock_mhz * 1e6 / t0
     overrides = {}
     for name, t in partition_targets(topo, c.point.keep, c.targets):
@@ -34,7 +38,7 @@ def overlay(c: Candidate, topo: Topology, folds: dict[tuple[str, int], dict], cl
         "policy": {"thresholds": list(c.point.thresholds)},
         "hw": {
             "target_fps": round(fps, 3),
-            "stage_rate_fractions": [min(1.0, round(t0 / t, 6)) for t in c.targets],
+            "stage_rate_fractions": [round(t0 / t, 6) for t in c.targets],
             "cond_buffer_frames": int(c.depth),
             "folding_overrides": overrides,
         },

@@ -56,6 +56,63 @@ def _mvau_at_limit(model, wwidth: int) -> bool:
     return False
 
 
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _node_cost(inst, fpgapart: str, costs: dict[str, float]) -> float:
+    res = inst.node_res_estimation(fpgapart)
+    return sum(float(res.get(k, 0.0)) * w for k, w in costs.items())
+
+
+def refine_mvaus(model, target: int, wwidth_limit: int, fpgapart: str,
+                 costs: dict[str, float]) -> int:  # fmt: skip
+    """Give every MVAU the cheapest (PE, SIMD) that meets `target` cycles.
+
+    SetFolding raises SIMD up to the weight width it is given, then PE over the divisors of MH
+    (powers of two on these networks): one step doubles the DSPs. Any PE | MH and SIMD | MW
+    with SIMD x weight bits <= `wwidth_limit` is valid, so every pair meeting the target (or,
+    where none does, the fastest) is costed with FINN's own node estimate, weighted by
+    `costs` (1 / the board's count per resource), and the cheapest is taken; SetFolding's own
+    choice is kept on a tie. Returns how many MVAUs changed.
+    """
+    from qonnx.custom_op.registry import getCustomOp
+
+    changed = 0
+    for node in model.graph.node:
+        if not node.op_type.startswith("MVAU"):
+            continue
+        inst = getCustomOp(node)
+        pe0, simd0 = int(inst.get_nodeattr("PE")), int(inst.get_nodeattr("SIMD"))
+        mw, mh = int(inst.get_nodeattr("MW")), int(inst.get_nodeattr("MH"))
+        wbits = inst.get_input_datatype(1).bitwidth()
+        # MVAU_hls needs SIMD >= MW / 1024 (exitflow.hw.flow.folding)
+        least = next(d for d in _divisors(mw) if node.op_type != "MVAU_hls" or d * 1024 >= mw)
+        pairs = []
+        for pe in _divisors(mh):
+            for simd in _divisors(mw):
+                if simd >= least and (simd * wbits <= wwidth_limit or simd <= simd0):
+                    inst.set_nodeattr("PE", pe)
+                    inst.set_nodeattr("SIMD", simd)
+                    pairs.append((int(inst.get_exp_cycles()), pe, simd))
+        fastest = min(c for c, _, _ in pairs)
+        limit = max(int(target), fastest)
+        best, best_cost = (pe0, simd0), None
+        for c, pe, simd in pairs:
+            if c > limit:
+                continue
+            inst.set_nodeattr("PE", pe)
+            inst.set_nodeattr("SIMD", simd)
+            cost = (_node_cost(inst, fpgapart, costs), c)
+            tie_to_finn = cost == best_cost and (pe, simd) == (pe0, simd0)
+            if best_cost is None or cost < best_cost or tie_to_finn:
+                best, best_cost = (pe, simd), cost
+        inst.set_nodeattr("PE", best[0])
+        inst.set_nodeattr("SIMD", best[1])
+        changed += best != (pe0, simd0)
+    return changed
+
+
 def fold_partition(
     checkpoint: str,
     name: str,
@@ -67,6 +124,7 @@ def fold_partition(
     wwidth_start: int = 36,
     wwidth_limit: int = 1024,
     finn_dir: str | None = None,
+    costs: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Fold `checkpoint` (the partition after step_specialize_layers) for `target` cycles.
 
@@ -96,6 +154,8 @@ def fold_partition(
         model = ModelWrapper(source.model.SerializeToString())
         model = model.transform(SetFolding(int(target), mvau_wwidth_max=wwidth))
         model = folding.raise_min_simd(model)
+        if costs:
+            refine_mvaus(model, target, wwidth_limit, fpgapart, costs)
         folding.check_folding(model, name)
         fold = _folding(model)
         for fn in (steps.step_minimize_bit_width, steps.step_insert_dwc_fifo):
