@@ -83,6 +83,33 @@ def test_search_writes_front_sweep_and_a_buildable_design(searched):
     assert lay.dse_report_md.read_text().startswith("# Design-space exploration")
 
 
+def test_headline_is_on_the_test_set(searched):
+    """The final figures: the chosen thresholds on the test outputs, the baseline that fits."""
+    from exitflow.core.outputs import load_outputs
+    from exitflow.core.policies import PolicySpec, apply_policy, threshold_from_json
+
+    run_dir, _cfg, rep = searched
+    h, chosen = rep["headline"], rep["chosen"]
+    test = load_outputs(RunLayout(run_dir).outputs_test)
+    spec = PolicySpec("margin", tuple(threshold_from_json(t) for t in chosen["thresholds"]), {})
+    exits, pred = apply_policy(test.logits, spec)
+    final = np.mean(test.logits[:, -1].argmax(-1) == test.labels)
+    assert h["test_frames"] == len(test.labels)
+    if not h["gated"]["forced_frames"]:
+        drop = 100 * (final - np.mean(pred == test.labels))
+        assert h["accuracy_drop_points"] == pytest.approx(drop)
+    assert h["baseline"]["resource_fraction"] <= h["budget"] + 1e-12
+    assert h["throughput_gain"] <= h["bound"] + 1e-9
+    assert h["fraction_of_bound"] == pytest.approx(h["throughput_gain"] / h["bound"])
+    # the reach the bound uses: frames reaching exit 1 (the final one) on the test set
+    if not h["gated"]["forced_frames"]:
+        assert h["reach"][1] == pytest.approx(np.mean(exits >= 1))
+    adv = h["adversarial"]
+    assert h["noexit_fps_over_baseline"] == pytest.approx(adv["fps"] / h["baseline"]["fps"])
+    if not h["gated"]["load_shedding"]:  # nothing forced: every frame at the final exit
+        assert h["adversarial_accuracy"] == pytest.approx(final)
+
+
 def test_rerun_resumes_from_the_cache(searched):
     from exitflow.dse.run import run_dse
 
@@ -115,15 +142,61 @@ def test_folding_short_of_its_target_is_raised_or_recorded(built):
     assert ok["mvau_wwidth_max"] > 4 and ok["folding"]
 
 
-def _cand(fps: float, fraction: float, no_exit: float = 1.0):
+def test_refined_folding_is_never_dearer_and_reaches_what_finn_reaches(built):
+    """SetFolding steps PE over powers of two once SIMD hits its weight width (one step doubles
+    the DSPs); the refinement takes the cheapest PE/SIMD pair meeting the target. Checked
+    against SetFolding's own result and against a brute force over every pair."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+
+    from exitflow.dse.partfold import fold_partition
+
+    run_dir, _ = built
+    ckpt = next(
+        (run_dir / "build" / "checkpoints" / "stage1").glob("*_step_specialize_layers.onnx")
+    )
+    kw = dict(checkpoint=str(ckpt), name="stage1", kind="stage", fpgapart="xc7z020clg400-1",
+              clock_mhz=100.0, mvau_style="dsp")  # fmt: skip
+    model = ModelWrapper(str(ckpt))
+    mv = next(n for n in model.graph.node if n.op_type.startswith("MVAU"))
+    inst = getCustomOp(mv)
+    mw, mh = int(inst.get_nodeattr("MW")), int(inst.get_nodeattr("MH"))
+
+    def node_cost(pe: int, simd: int) -> tuple[float, int]:
+        inst.set_nodeattr("PE", pe)
+        inst.set_nodeattr("SIMD", simd)
+        res = inst.node_res_estimation("xc7z020clg400-1")
+        return sum(res.get(k, 0) * w for k, w in PYNQ_COSTS.items()), inst.get_exp_cycles()
+
+    pairs = {(p, s): node_cost(p, s) for p in range(1, mh + 1) if mh % p == 0
+             for s in range(1, mw + 1) if mw % s == 0}  # fmt: skip
+    cheaper = 0
+    for target in (20000, 5000, 2000, 700):
+        finn = fold_partition(**kw, target=target)
+        mine = fold_partition(**kw, target=target, costs=PYNQ_COSTS)
+        assert mine["reached"] >= finn["reached"], target
+        # brute force over every pair meeting the target: the refined MVAU costs their least
+        fold = mine["folding"][mv.name]
+        meet = [c for c, cyc in pairs.values() if cyc <= target]
+        if meet:
+            assert pairs[(fold["PE"], fold["SIMD"])][0] == pytest.approx(min(meet)), target
+            f = finn["folding"][mv.name]
+            ours, theirs = pairs[(fold["PE"], fold["SIMD"])][0], pairs[(f["PE"], f["SIMD"])][0]
+            assert ours <= theirs + 1e-12, target
+            cheaper += ours < theirs - 1e-12
+    assert cheaper >= 1, "no target where SetFolding's choice costs more: the test tests nothing"
+
+
+def _cand(fps: float, fraction: float, no_exit: float = 1.0, **kw):
     from exitflow.dse.candidates import Candidate
 
     pt = ThresholdPoint((0,), (5.0,), (5.0,), 0.9, 0.5, np.array([0] * 50 + [1] * 50))
     return Candidate(pt, (100, 100), 1.0, depth=2, fraction=fraction, no_exit_fps=no_exit,
                      sim={"fps": fps, "frames": 100, "latency_p50_us": 1.0,
-                          "latency_p99_us": 2.0})  # fmt: skip
+                          "latency_p99_us": 2.0, **kw.pop("sim", {})}, **kw)  # fmt: skip
 
 
+PYNQ_COSTS = {"BRAM_18K": 1 / 280, "DSP": 1 / 220, "FF": 1 / 106400, "LUT": 1 / 53200}
 TOPO = Topology(2, (0, 1), {"stage0": 100, "stage1": 100, "head0": 0, "head1": 0}, 10)
 
 
@@ -152,6 +225,35 @@ def test_provisioned_floor_excludes_designs_below_it():
     assert rows[0]["gated"] is None and "no-exit throughput" in rows[0]["refused"]
     rows = iso_sweep([_cand(1200.0, 0.5, no_exit=600.0)], base, TOPO, [0.5], 0.5)
     assert rows[0]["gated"] is not None
+
+
+def test_shedding_meets_the_floor_with_its_own_no_exit_throughput():
+    base = [BaselinePoint(10, 1000.0, 0.5, "LUT", {}, True)]
+    plain = _cand(1200.0, 0.5, no_exit=400.0, sim={"no_exit_fps_shedding": 1500.0})
+    rows = iso_sweep([plain], base, TOPO, [0.5], 1.0)
+    assert rows[0]["gated"] is None  # without shedding its no-exit stream is below the floor
+    shed = _cand(1200.0, 0.5, no_exit=400.0, shedding=True,
+                 sim={"no_exit_fps_shedding": 1500.0})  # fmt: skip
+    rows = iso_sweep([shed], base, TOPO, [0.5], 1.0)
+    assert rows[0]["gated"]["load_shedding"] and rows[0]["with_shedding"]["fps"] == 1200.0
+    assert rows[0]["without_shedding"] is None
+
+
+def test_forced_frames_are_scored_at_the_exit_they_left_at():
+    from exitflow.dse.candidates import score_forced
+
+    rng = np.random.default_rng(0)
+    logits = rng.integers(-50, 50, size=(100, 2, 4))
+    labels = rng.integers(0, 4, size=100)
+    c = _cand(1000.0, 0.5, shedding=True)
+    policy = c.point.exit_index  # frames 0-49 exit 0, 50-99 exit 1 by policy
+    forced = policy.copy()
+    forced[60:80] = 0  # 20 frames forced out at exit 0
+    c.sim["exit_index"] = forced.tolist()
+    score_forced(c, logits, labels, 2)
+    right = [np.argmax(logits[i, e]) == labels[i] for i, e in enumerate(forced)]
+    base = [np.argmax(logits[i, e]) == labels[i] for i, e in enumerate(policy)]
+    assert c.accuracy == pytest.approx(0.9 - (np.mean(base) - np.mean(right)))
 
 
 def test_pareto_front_drops_dominated_designs():
@@ -212,7 +314,7 @@ def test_the_build_reproduces_the_chosen_folding(searched):
     hw, chosen = design.hw, rep["chosen"]
     fractions = hw.stage_rate_fractions or []
     for name, over in hw.folding_overrides.items():
-        stage = int(name[-1]) if name.startswith("stage") else 0  # tiny: head e reads stage e
+        stage = int(name[-1])  # tiny: head e reads stage e
         target = folding.target_cycles(100.0, hw.target_fps * fractions[stage])
         ckpt = next(
             (run_dir / "build" / "checkpoints" / name).glob("*_step_specialize_layers.onnx")
@@ -226,7 +328,7 @@ def test_the_build_reproduces_the_chosen_folding(searched):
         est = partition_estimate(model, name, "xc7z020clg400-1")
         searched_est = fold_partition(
             str(ckpt), name, name.rstrip("0123456789"), chosen["stage_target_cycles"][stage],
-            "xc7z020clg400-1", 100.0, "dsp",
+            "xc7z020clg400-1", 100.0, "dsp", costs=PYNQ_COSTS,
         )  # fmt: skip
         assert est.cycles_per_frame == searched_est["cycles_per_frame"], name
         assert est.resources == searched_est["resources"], name
@@ -243,6 +345,13 @@ def test_yosys_counts_correct_finn_estimates_and_add_flip_flops():
     got, src = correct("stage0", finn, synth)
     assert src == "yosys" and got["LUT"] == 1200.0 and got["BRAM_18K"] == 2.0
     assert got["FF"] == 2400.0  # yosys's FF per LUT at the built folding
+    # FINN gives its RTL MVU no LUTs (no ratio): yosys's count at the built folding instead
+    head = {"yosys": {"LUT": 173, "FF": 363, "BRAM_18K": 9, "DSP": 2},
+            "yosys_over_finn": {"LUT": None, "FF": None, "BRAM_18K": 1.125, "DSP": 1.0}}  # fmt: skip
+    got_h, _ = correct(
+        "head1", {"LUT": 0.0, "BRAM_18K": 8.0, "DSP": 2.0}, {"parts": {"head1": head}}
+    )
+    assert got_h == {"LUT": 173.0, "BRAM_18K": 9.0, "DSP": 2.0, "FF": 363.0}
     same, src = correct("stage1", finn, synth)
     assert src == "finn" and same == finn and "FF" not in same
     board = {"LUT": 53200, "FF": 106400, "BRAM_18K": 280, "URAM": 0, "DSP": 220}

@@ -19,7 +19,14 @@ from exitflow.dse.compose import Topology, compose, resource_fraction
 from exitflow.dse.evaluate import evaluate_design, no_exit_fps
 from exitflow.dse.space import CycleGrid, ThresholdPoint, stage_reach
 
-__all__ = ["Candidate", "partition_targets", "simulate_job", "stage_targets"]
+__all__ = [
+    "Candidate",
+    "partition_targets",
+    "rebalanced",
+    "score_forced",
+    "simulate_job",
+    "stage_targets",
+]
 
 
 @dataclass
@@ -31,6 +38,7 @@ class Candidate:
     slack: float
     floor_cap: int | None = None
     depth: int = 0
+    shedding: bool = False
     resources: dict[str, float] = field(default_factory=dict)
     fraction: float = math.inf
     binding: str = ""
@@ -42,11 +50,25 @@ class Candidate:
 
     @property
     def key(self) -> tuple:
-        return (self.point.keep, self.point.thresholds, self.targets, self.depth)
+        return (self.point.keep, self.point.thresholds, self.targets, self.depth, self.shedding)
 
     @property
     def fps(self) -> float:
         return float(self.sim["fps"]) if self.sim else 0.0
+
+    @property
+    def accuracy(self) -> float:
+        """Validation accuracy; with shedding, forced frames scored at the exit they left at."""
+        if self.sim and "accuracy" in self.sim:
+            return float(self.sim["accuracy"])
+        return self.point.accuracy
+
+    @property
+    def worst_fps(self) -> float:
+        """Throughput of the no-exit stream (shedding's when the design sheds)."""
+        if self.shedding and self.sim and "no_exit_fps_shedding" in self.sim:
+            return float(self.sim["no_exit_fps_shedding"])
+        return self.no_exit_fps
 
     def summary(self) -> dict[str, Any]:
         out = {
@@ -55,6 +77,7 @@ class Candidate:
             "rate_slack": self.slack,
             "floor_cap_cycles": self.floor_cap,
             "cond_buffer_frames": self.depth,
+            "load_shedding": self.shedding,
             "resources": {k: round(v, 1) for k, v in self.resources.items()},
             "resource_fraction": self.fraction,
             "binding_resource": self.binding,
@@ -65,6 +88,10 @@ class Candidate:
         if self.sim:
             out.update({k: self.sim[k] for k in ("fps", "latency_p50_us", "latency_p99_us")})
             out["sim_frames"] = self.sim["frames"]
+            out["accuracy_in_sim"] = self.accuracy
+            out["no_exit_fps_worst"] = self.worst_fps
+            if self.shedding:
+                out["forced_frames"] = self.sim.get("forced", 0)
         return out
 
 
@@ -80,6 +107,28 @@ def stage_targets(
         t = grid.floor(clock_mhz * 1e6 / (fps * rate))
         out.append(t if cap is None else min(t, cap))
     return tuple(out)
+
+
+def rebalanced(c: Candidate, topo: Topology, clock_mhz: float, grid: CycleGrid) -> Candidate | None:
+    """The candidate with its bottleneck stage folded for the next-slowest stage's frame rate.
+
+    Stage k sustains f_clk / (cycles_k x P_k) input frames/s; targets derived from one frame
+    rate leave cheap stages (stage 0: a few DSPs) as the bottleneck of designs whose later
+    stages could go faster. None where no stage is the lone bottleneck."""
+    if not c.desc:
+        return None
+    reach = stage_reach(c.point.exit_index, topo.exit_after, topo.num_stages)
+    cycles = {p["name"]: p["cycles_per_frame"] for p in c.desc["partitions"]}
+    rate = [clock_mhz * 1e6 / (cycles[f"stage{k}"] * max(p, 1e-9)) for k, p in enumerate(reach)]
+    if len(rate) < 2:
+        return None
+    j = int(np.argmin(rate))
+    nxt = sorted(rate)[1]
+    t = list(c.targets)
+    t[j] = min(t[j], grid.floor(clock_mhz * 1e6 / (nxt * max(reach[j], 1e-9))))
+    if nxt <= rate[j] * 1.02 or tuple(t) == c.targets:
+        return None
+    return Candidate(c.point, tuple(t), c.slack, c.floor_cap, depth=c.depth)
 
 
 def partition_targets(topo: Topology, keep: tuple[int, ...], targets: tuple[int, ...]):
@@ -126,6 +175,25 @@ def fill(cand: Candidate, topo: Topology, ests: dict[str, dict], policy: dict, f
     cand.analytic_fps = min(rate)
 
 
-def simulate_job(desc: dict[str, Any], exit_index: list[int]) -> dict[str, Any]:
+def simulate_job(
+    desc: dict[str, Any], exit_index: list[int], shedding: bool = False
+) -> dict[str, Any]:
     """A pool job: simulate a composed design on an exit sequence (evaluate_design)."""
-    return evaluate_design(hwdesc_from_dict(desc, "a dse candidate"), np.asarray(exit_index))
+    return evaluate_design(
+        hwdesc_from_dict(desc, "a dse candidate"), np.asarray(exit_index), shedding
+    )
+
+
+def score_forced(c: Candidate, logits: np.ndarray, labels: np.ndarray, num_exits: int) -> None:
+    """A shedding candidate's validation accuracy with its forced frames taking the top-1 of the
+    exit they left at (the point's accuracy minus what forcing lost on the simulated frames)."""
+    if not c.sim or "exit_index" not in c.sim:
+        return
+    ex = np.asarray(c.sim["exit_index"], np.int64)
+    n = len(ex)
+    kept = np.asarray([*c.point.keep, num_exits - 1])
+    orig = kept[ex]
+    rows = np.arange(n)
+    got = np.argmax(logits[rows, orig], axis=1) == labels[:n]
+    policy = np.argmax(logits[rows, c.point.exit_index[:n]], axis=1) == labels[:n]
+    c.sim["accuracy"] = c.point.accuracy - float(np.mean(policy) - np.mean(got))

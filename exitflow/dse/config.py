@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from exitflow.core.schema import check, opt
 
-__all__ = ["DseConfig", "Objective", "ResourceSource"]
+__all__ = ["DseConfig", "Objective", "ResourceSource", "Shedding"]
 
 
 class Objective(StrEnum):
@@ -22,6 +22,17 @@ class ResourceSource(StrEnum):
 
     AUTO = "auto"  # FINN's estimates corrected by yosys counts where build/synth.json has them
     FINN = "finn"  # FINN's estimates only
+
+
+class Shedding(StrEnum):
+    """Load shedding (exitflow.sim.shedding, hw.load_shedding) as a design dimension."""
+
+    SEARCH = "search"  # every finalist with and without shedding
+    DISABLED = "disabled"
+    ENABLED = "enabled"
+
+    def options(self) -> list[bool]:
+        return {"search": [False, True], "disabled": [False], "enabled": [True]}[self.value]
 
 
 @dataclass
@@ -48,9 +59,19 @@ class DseConfig:
         "provisioned floor: no-exit throughput at least this fraction of the baseline's at the "
         "same budget, reached by folding later stages for it; None: no floor",
     )
+    load_shedding: Shedding = opt(
+        Shedding.SEARCH,
+        "search: every simulated design with and without load shedding (a shedding design "
+        "meets the floor with its no-exit throughput under shedding); disabled; enabled",
+    )
     budgets: list[float] = opt(
         [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
         "board fractions of the iso-resource comparison with the single-exit baseline",
+    )
+    fps_tolerance: float = opt(
+        0.01,
+        "designs within this fraction of the best throughput count as equally fast: the least "
+        "resource fraction among them is chosen",
     )
     sim_frames: int | None = opt(
         2000, "validation frames each candidate simulates (the first ones); None: all"
@@ -90,6 +111,7 @@ class DseConfig:
             "floor_fraction must be in (0, 1]",
         )
         check(bool(self.budgets) and all(0 < b <= 1 for b in self.budgets), "budgets in (0, 1]")
+        check(0 <= self.fps_tolerance < 1, "fps_tolerance must be in [0, 1)")
         check(self.sim_frames is None or self.sim_frames >= 100, "sim_frames must be >= 100")
         check(self.mvau_wwidth_max >= 1, "mvau_wwidth_max must be >= 1")
         check(self.wwidth_limit >= self.mvau_wwidth_max, "wwidth_limit >= mvau_wwidth_max")

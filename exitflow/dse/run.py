@@ -7,6 +7,7 @@ dse/, which the step replaces as a whole), so an interrupted or repeated search 
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,9 @@ from typing import Any
 import yaml
 
 from exitflow.core.files import write_json, write_text
+from exitflow.core.outputs import load_outputs
 from exitflow.dse.config import DseConfig
+from exitflow.dse.headline import headline
 from exitflow.dse.inputs import load_inputs
 from exitflow.dse.overlay import merge, overlay
 from exitflow.dse.report import report_markdown
@@ -36,6 +39,12 @@ def run_dse(run_dir: Path, cfg: Any, dse: DseConfig | None = None) -> SearchResu
     inp = load_inputs(lay.run_dir, cfg.hw)
     result = search(inp, dse, lay.dse_cache)
     rep = result.report
+    if lay.outputs_test.is_file():
+        timing, note = _timing_for(lay, result.chosen)
+        rep["headline"] = headline(result.chosen, result.designs, result.baselines, inp,
+                                   dse.budget, load_outputs(lay.outputs_test), timing, note)  # fmt: skip
+    else:
+        rep["headline"] = {"refused": f"{lay.outputs_test} is missing: run `exitflow evaluate`"}
     if result.chosen is not None:
         c = result.chosen
         over = overlay(c, inp.topo, result.chosen_folds, inp.clock_mhz)
@@ -55,6 +64,29 @@ def run_dse(run_dir: Path, cfg: Any, dse: DseConfig | None = None) -> SearchResu
         st["minutes"],
     )  # fmt: skip
     return result
+
+
+def _timing_for(lay: RunLayout, chosen: Any) -> tuple[Any, str]:
+    """The measured partition timing (build/rtl/timing.json) where it was measured on the chosen
+    design itself (the built hwdesc has its partitions, cycles and beats), else None."""
+    from exitflow.sim.rtl_timing import load_rtl_timing
+
+    path = lay.build_dir / "rtl" / "timing.json"
+    hw = lay.build_dir / "hwdesc.json"
+    finn = "FINN's analytical cycles"
+    if chosen is None or not path.is_file() or not hw.is_file():
+        return None, f"{finn} (no build/rtl/timing.json)"
+    built = {p["name"]: p for p in json.loads(hw.read_text())["partitions"]}
+    mine = {p["name"]: p for p in (chosen.desc or {})["partitions"]}
+    keys = ("cycles_per_frame", "in_beats", "out_beats")
+    if set(built) != set(mine) or any(
+        built[n].get(k) != mine[n].get(k) for n in mine for k in keys
+    ):
+        return None, (
+            f"{finn}: build/rtl/timing.json was measured on the built design, whose folding "
+            "differs from the chosen one's (build dse/design.yaml and measure it to use it)"
+        )
+    return load_rtl_timing(path), "measured RTL partition timing (build/rtl/timing.json)"
 
 
 def _yaml(data: dict[str, Any], note: str) -> str:

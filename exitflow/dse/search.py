@@ -17,9 +17,11 @@ import itertools
 import logging
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from exitflow.core.errors import ConfigError
 from exitflow.dse.cache import DiskCache, digest
@@ -27,11 +29,13 @@ from exitflow.dse.candidates import (
     Candidate,
     fill,
     partition_targets,
+    rebalanced,
     remap,
+    score_forced,
     simulate_job,
     stage_targets,
 )
-from exitflow.dse.compare import BaselinePoint, best_baseline, iso_sweep, pareto_front
+from exitflow.dse.compare import BaselinePoint, best_baseline, fastest, iso_sweep, pareto_front
 from exitflow.dse.compose import compose, resource_fraction
 from exitflow.dse.config import DseConfig, Objective
 from exitflow.dse.evaluate import no_exit_fps
@@ -46,6 +50,7 @@ log = logging.getLogger(__name__)
 GRID_LO = 16  # smallest target cycles per frame on the grid
 GRID_HI = 1 << 22  # largest (a few tens of frames/s at 100 MHz)
 PER_BUDGET = 3  # analytic best per budget that are simulated
+REBALANCE_ROUNDS = 2  # rounds of folding each candidate's bottleneck stage for the next one
 
 
 @dataclass
@@ -57,6 +62,8 @@ class SearchResult:
     folder_evaluations: int
     simulations: int
     chosen_folds: dict[tuple[str, int], dict]
+    baselines: list[BaselinePoint] = field(default_factory=list)
+    designs: list[Candidate] = field(default_factory=list)  # simulated, within the accuracy drop
 
 
 def _baselines(inp: Inputs, folder: PartitionFolder, grid: CycleGrid) -> list[BaselinePoint]:
@@ -113,6 +120,19 @@ def _candidates(inp: Inputs, cfg: DseConfig, grid: CycleGrid, points, base) -> l
     return out
 
 
+def _compose(inp: Inputs, folder: PartitionFolder, cands: list[Candidate]) -> list[Candidate]:
+    """Fold what the candidates need (cached), compose and screen them."""
+    topo = inp.topo
+    folder.get({pt for c in cands for pt in partition_targets(topo, c.point.keep, c.targets)})
+    policy = {"kind": inp.kind, "params": inp.params}
+    for c in cands:
+        ests = {
+            n: folder.estimate(n, t) for n, t in partition_targets(topo, c.point.keep, c.targets)
+        }
+        fill(c, topo, ests, policy, inp.fifo_depth, inp.clock_mhz, inp.board_resources)
+    return cands
+
+
 def _finalists(
     cands: list[Candidate], base: list[BaselinePoint], cfg: DseConfig
 ) -> list[Candidate]:
@@ -120,8 +140,12 @@ def _finalists(
     budgets = sorted({*cfg.budgets, cfg.budget})
     for b in budgets:
         bb = best_baseline(base, b)
-        ok = [c for c in cands if c.fraction <= b and (
-            cfg.floor_fraction is None or bb is None or c.no_exit_fps >= cfg.floor_fraction * bb.fps)]  # fmt: skip
+        # the analytic floor only where no design sheds (shedding may lift one over it)
+        need = 0.0
+        sheds = True in cfg.load_shedding.options()
+        if cfg.floor_fraction is not None and bb is not None and not sheds:
+            need = cfg.floor_fraction * bb.fps
+        ok = [c for c in cands if c.fraction <= b and c.no_exit_fps >= need]
         for c in sorted(ok, key=lambda c: -c.analytic_fps)[:PER_BUDGET]:
             pick[c.key] = c
         if bb is not None:
@@ -161,21 +185,22 @@ def _search(inp: Inputs, cfg: DseConfig, cache: DiskCache, executor, start: floa
     grid = CycleGrid(GRID_LO, cfg.cycle_step)
     folder = PartitionFolder(inp, cache, executor, cfg)
     base = _baselines(inp, folder, grid)
-    cands = _candidates(inp, cfg, grid, points, base)
-    pairs = {pt for c in cands for pt in partition_targets(topo, c.point.keep, c.targets)}
-    folder.get(pairs)
-    policy = {"kind": inp.kind, "params": inp.params}
-    for c in cands:
-        ests = {
-            n: folder.estimate(n, t) for n, t in partition_targets(topo, c.point.keep, c.targets)
-        }
-        fill(c, topo, ests, policy, inp.fifo_depth, inp.clock_mhz, inp.board_resources)
+    cands = _compose(inp, folder, _candidates(inp, cfg, grid, points, base))
+    for _ in range(REBALANCE_ROUNDS):  # the bottleneck stage folded for the next one's rate
+        seen = {c.key for c in cands}
+        more = [r for c in cands if (r := rebalanced(c, topo, inp.clock_mhz, grid)) is not None]
+        more = list({r.key: r for r in more if r.key not in seen}.values())
+        cands += _compose(inp, folder, more)
     log.info("%d candidates composed and screened (%d partition foldings, %d from cache)",
              len(cands), folder.evaluated, cache.hits)  # fmt: skip
     finals = _finalists([c for c in cands if c.reached], base, cfg)
-    sims = _simulate(inp, cfg, cache, executor, folder, finals)
+    simulated = _simulate(inp, cfg, cache, executor, folder, finals)
+    final_acc = float(np.mean(out.logits[:, -1].argmax(-1) == out.labels))
+    for c in simulated:
+        score_forced(c, out.logits, out.labels, len(topo.exit_after))
+    sims = [c for c in simulated if c.accuracy >= final_acc - drop - 1e-12]
     front = pareto_front(sims)
-    sweep = iso_sweep(sims, base, topo, cfg.budgets, cfg.floor_fraction)
+    sweep = iso_sweep(sims, base, topo, cfg.budgets, cfg.floor_fraction, cfg.fps_tolerance)
     chosen, why = _choose(sims, base, cfg)
     minutes = (time.monotonic() - start) / 60
     report = {
@@ -186,6 +211,7 @@ def _search(inp: Inputs, cfg: DseConfig, cache: DiskCache, executor, start: floa
         "budget": cfg.budget,
         "target_fps": cfg.target_fps,
         "floor_fraction": cfg.floor_fraction,
+        "load_shedding": str(cfg.load_shedding),
         "max_accuracy_drop": drop,
         "resources_from": _sources(folder, cfg),
         "fraction_rule": "max over LUT, FF, BRAM_18K, URAM, DSP of used / available "
@@ -199,7 +225,8 @@ def _search(inp: Inputs, cfg: DseConfig, cache: DiskCache, executor, start: floa
         "stats": {
             "minutes": round(minutes, 3),
             "candidates": len(cands),
-            "simulated_designs": len(sims),
+            "simulated_designs": len(simulated),
+            "shedding_designs_over_accuracy_drop": len(simulated) - len(sims),
             "partition_foldings": folder.evaluated,
             "cache_hits": cache.hits,
             "targets_not_reached": sum(1 for c in cands if not c.reached),
@@ -207,14 +234,14 @@ def _search(inp: Inputs, cfg: DseConfig, cache: DiskCache, executor, start: floa
                 1 for f in folder.memo.values() if len(f.get("tries") or []) > 1
             ),
             "executor": executor.name,
-            "sim_frames": int((sims[0].sim or {}).get("frames", 0)) if sims else 0,
+            "sim_frames": int((simulated[0].sim or {}).get("frames", 0)) if simulated else 0,
         },
     }
     folds = {}
     if chosen is not None:
         folds = {pt: folder.memo[pt] for pt in partition_targets(topo, chosen.point.keep,
                                                                   chosen.targets)}  # fmt: skip
-    return SearchResult(report, chosen, folder.evaluated, len(sims), folds)
+    return SearchResult(report, chosen, folder.evaluated, len(simulated), folds, base, sims)
 
 
 def _simulate(inp, cfg, cache, executor, folder, finals: list[Candidate]) -> list[Candidate]:
@@ -226,17 +253,18 @@ def _simulate(inp, cfg, cache, executor, folder, finals: list[Candidate]) -> lis
         ests = {
             n: folder.estimate(n, t) for n, t in partition_targets(topo, c.point.keep, c.targets)
         }
-        for d in sorted(set(cfg.buffer_depths)):
-            v = replace(c, depth=d, sim=None)
+        for d, shed in itertools.product(sorted(set(cfg.buffer_depths)),
+                                         cfg.load_shedding.options()):  # fmt: skip
+            if not c.point.keep and (shed or d != min(cfg.buffer_depths)):
+                continue  # no exit, no buffer: one depth is enough, nothing to shed
+            v = replace(c, depth=d, sim=None, shedding=shed)
             if c.point.keep:
                 fill(v, topo, ests, policy, inp.fifo_depth, inp.clock_mhz, inp.board_resources)
-            elif d != min(cfg.buffer_depths):
-                continue  # no exit, no buffer: one depth is enough
             ex = remap(c.point.exit_index[:frames], c.point.keep, n_exits)
-            key = digest(v.desc, ex.tolist())
+            key = digest(v.desc, ex.tolist(), shed)
             variants.append(v)
             keys.append(key)
-            jobs.append({"desc": v.desc, "exit_index": ex.tolist()})
+            jobs.append({"desc": v.desc, "exit_index": ex.tolist(), "shedding": shed})
     todo = []
     for i, k in enumerate(keys):
         hit = cache.get("sim", k)
@@ -257,14 +285,17 @@ def _choose(sims: list[Candidate], base, cfg: DseConfig) -> tuple[Candidate | No
     buildable = [c for c in sims if len(c.point.keep) == full]
     bb = best_baseline(base, cfg.budget)
     floor_ok = [c for c in buildable if cfg.floor_fraction is None or bb is None
-                or c.no_exit_fps >= cfg.floor_fraction * bb.fps]  # fmt: skip
+                or c.worst_fps >= cfg.floor_fraction * bb.fps]  # fmt: skip
     if cfg.objective == Objective.RESOURCES:
         ok = [c for c in floor_ok if c.fps >= float(cfg.target_fps or math.inf)]
         best = min(ok, key=lambda c: (c.fraction, -c.fps)) if ok else None
         return best, f"least resource fraction with validation throughput >= {cfg.target_fps}"
     ok = [c for c in floor_ok if c.fraction <= cfg.budget + 1e-12]
-    best = max(ok, key=lambda c: (c.fps, -c.fraction)) if ok else None
-    return best, f"highest validation throughput within {cfg.budget:.0%} of the board"
+    best = fastest(ok, cfg.fps_tolerance)
+    return best, (
+        f"highest validation throughput within {cfg.budget:.0%} of the board (the least "
+        f"resource fraction among designs within {cfg.fps_tolerance:.0%} of it)"
+    )
 
 
 def _sources(folder: PartitionFolder, cfg: DseConfig) -> str:

@@ -23,7 +23,7 @@ import numpy as np
 from exitflow.core.outputs import Outputs
 from exitflow.core.policies import PolicySpec, apply_policy, integer_threshold, threshold_from_json
 
-__all__ = ["CycleGrid", "ThresholdPoint", "stage_reach", "threshold_points"]
+__all__ = ["CycleGrid", "ThresholdPoint", "point_on", "stage_reach", "threshold_points"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,14 @@ def _point(
         ints.append(math.inf if i is None else float(i))
     return ThresholdPoint(keep, tuple(th), tuple(ints), float(s["accuracy"]),
                           float(s["mac_fraction"]), exit_index)  # fmt: skip
+
+
+def point_on(
+    outputs: Outputs, kind: str, params: dict, keep: tuple[int, ...], thresholds: list
+) -> ThresholdPoint:
+    """The same exits and thresholds applied to other outputs (the test set's, for the final
+    figures)."""
+    return _point(outputs, kind, params, keep, list(thresholds))
 
 
 def threshold_points(
