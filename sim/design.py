@@ -52,8 +52,15 @@ def _part_nodes(
                 f"{len(measured.out_offsets)} writes per frame, hwdesc {p.in_beats} and "
                 f"{p.out_beats}: timing.json belongs to another build. Fix: measure again."
             )
+        starved = None
+        if measured.starved_in_offsets:
+            starved = (measured.starved_in_offsets, measured.starved_out_offsets)
         node = NodeTiming.from_schedule(
-            p.name, measured.in_offsets, measured.out_offsets, measured.cycles_per_frame
+            p.name,
+            measured.in_offsets,
+            measured.out_offsets,
+            measured.cycles_per_frame,
+            starved=starved,
         )
         return [(node, None)]
     if not inner or not p.nodes:

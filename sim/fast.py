@@ -81,6 +81,8 @@ def _write_nodes(nodes: list, cons: list, phi: int) -> None:
         else:
             np.take(node.R[q], node.dep, out=c)
             c += node.dlat
+        if node.anchor is not None:  # not before the saturated schedule after the first read
+            np.maximum(c, node.anchor + node.R[q, 0], out=c)
         if phi:
             p = int(node.W[q - 1, -1]) + node.t.wgap0
             if c[0] < p:

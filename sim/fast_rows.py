@@ -70,6 +70,7 @@ class NodeState:
         "Rf",
         "W",
         "Wf",
+        "anchor",
         "c",
         "dep",
         "dep_id",
@@ -79,6 +80,7 @@ class NodeState:
         "limit",
         "org",
         "out_rel",
+        "ranc",
         "t",
     )
 
@@ -99,6 +101,10 @@ class NodeState:
         self.out_rel: np.ndarray = t.out_rel.astype(dtype)
         self.dlat: np.ndarray = t.dlat.astype(dtype)
         self.dep = t.dep.astype(np.intp)
+        self.anchor: np.ndarray | None = None if t.anchor is None else t.anchor.astype(dtype)
+        self.ranc: np.ndarray | None = (
+            None if t.read_anchor is None else t.read_anchor.astype(dtype)
+        )
         # output beat k depends on input beat k (same beat counts): a plain add, no gather
         self.dep_id = t.in_beats == t.out_beats and bool((t.dep == np.arange(t.out_beats)).all())
 
@@ -109,13 +115,16 @@ class NodeState:
             return NEG
         p = phi - self.org
         x0 = int(self.R[p - 1, -1]) + t.rgap0
+        if t.ranchor:
+            x0 = max(x0, int(self.R[p - 1, 0]) + t.ranchor)
         if phi >= t.inflight:
             x0 = max(x0, int(self.W[p - t.inflight, -1]) + 1)
         return x0
 
     def read_dma(self, phi: int, avail: int) -> None:
         """Row phi of R when only beat 0 waits, until cycle avail (the DMA's closed form)."""
-        row = np.add(self.in_off, max(self.first_bound(phi), avail), out=self.R[phi - self.org])
+        off = self.in_off if self.ranc is None else self.ranc  # (ranc >= in_off)
+        row = np.add(off, max(self.first_bound(phi), avail), out=self.R[phi - self.org])
         _check(row, self.limit)
 
     def read(self, phi: int, writes: np.ndarray) -> np.ndarray:
@@ -124,6 +133,8 @@ class NodeState:
         row = np.subtract(writes, self.in_off1, out=self.R[phi - self.org])
         if row[0] < x0:
             row[0] = x0
+        if self.ranc is not None:  # read j >= read 0 + ranc[j] (read 0 = row[0] here)
+            np.maximum(row, self.ranc + row[0] - self.in_off, out=row)
         _cummax(row)
         row += self.in_off
         _check(row, self.limit)
@@ -212,6 +223,7 @@ def _sequential(c: np.ndarray, off: np.ndarray, cons: list[_Consumer], idx: int)
     readers = [
         (k.depth, n.first_bound(idx), np.diff(n.t.in_off).tolist()) for k, n in zip(cons, nodes)
     ]
+    rancs = [None if n.ranc is None else n.ranc.tolist() for n in nodes]
     ys: list[list[int]] = [[] for _ in cons]
     x: list[int] = []
     for j, cj in enumerate(cl):
@@ -220,8 +232,10 @@ def _sequential(c: np.ndarray, off: np.ndarray, cons: list[_Consumer], idx: int)
             if j >= d and y[j - d] + 1 > v:
                 v = y[j - d] + 1
         x.append(v)
-        for (_, first, g), y in zip(readers, ys):
+        for (_, first, g), y, ra in zip(readers, ys, rancs):
             y.append(max(first, v + 1) if j == 0 else max(y[j - 1] + g[j - 1], v + 1))
+            if j and ra is not None:
+                y[j] = max(y[j], y[0] + ra[j])
     for n, y in zip(nodes, ys):
         if y[-1] >= n.limit:  # before the store: int32 could not hold it
             raise _CycleOverflow

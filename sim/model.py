@@ -47,6 +47,16 @@ class NodeTiming:
     dep: np.ndarray
     dlat: np.ndarray
     inflight: int
+    # Measured nodes only (from_schedule with a starved schedule): write k also waits until
+    # `anchor[k]` cycles after the frame's first read (the saturated schedule, which the
+    # pipeline cannot beat), and a frame's first read until `ranchor` cycles after the previous
+    # frame's first read (its steady-state interval); None / 0: no such bound.
+    anchor: np.ndarray | None = None
+    ranchor: int = 0
+    # ... and read j until read_anchor[j] cycles after the frame's first read (its saturated
+    # read schedule), while in_off then paces reads only at their fastest measured rate: a
+    # starved pipeline reads each word as it comes, a saturated one at its own pattern
+    read_anchor: np.ndarray | None = None
 
     @classmethod
     def make(cls, name: str, in_beats: int, out_beats: int, ii: int, latency: int) -> NodeTiming:
@@ -95,6 +105,7 @@ class NodeTiming:
         in_off: np.ndarray | Sequence[int],
         out_off: np.ndarray | Sequence[int],
         ii: int,
+        starved: tuple[Sequence[int], Sequence[int]] | None = None,
     ) -> NodeTiming:
         """A node with a measured beat schedule (e.g. FINN's RTL in Verilator) instead of even pacing.
 
@@ -103,6 +114,12 @@ class NodeTiming:
         Reads and writes must be strictly increasing (one beat per cycle), the first write after
         the first read, and each side's span shorter than ii. dep and dlat follow from the
         schedule as in `make`: an output beat waits for the last input beat read before it.
+
+        starved: the (reads, writes) of one frame read slowly enough that the pipeline never
+        lags its input. Then each write waits for the last read before it in that schedule by
+        its latency there (shorter than with back-to-back reads, where the pipeline lags) and
+        never comes earlier after the frame's first read than in_off / out_off say; see
+        docs/simulator.md, "Measured RTL timing".
         """
         i = np.asarray(in_off, dtype=np.int64)
         o = np.asarray(out_off, dtype=np.int64)
@@ -122,22 +139,62 @@ class NodeTiming:
                 f"({int(i[-1])}) and writes ({int(o[-1] - o[0])})"
             )
         dep = np.searchsorted(i, o, side="left").astype(np.int64) - 1
+        dlat = o - i[dep]
         eff = int(o[-1])
+        rgap0 = int(ii) - int(i[-1])
+        anchor, ranchor, read_anchor, pace = None, 0, None, i
+        if starved is not None:
+            dep, dlat, lag = _starved_deps(name, i, o, starved)
+            # the pipeline lags its reads by up to `lag` cycles when they come back to back
+            # and by none when they are starved; a frame's first read waits until its
+            # previous frame's last read + rgap0 - lag, and one interval after its first
+            anchor, ranchor, rgap0 = o, int(ii), max(1, rgap0 - lag)
+            gap = int(np.diff(i).min()) if len(i) > 1 else 1
+            read_anchor, pace = i, np.arange(len(i), dtype=np.int64) * gap
         return cls(
             name=name,
             in_beats=len(i),
             out_beats=len(o),
             ii=int(ii),
             latency=eff,
-            in_off=i,
+            in_off=pace,
             out_off=o,
-            rgap0=int(ii) - int(i[-1]),
+            rgap0=rgap0,
             wgap0=int(ii) - int(o[-1] - o[0]),
             out_rel=o - o[0],
             dep=dep,
-            dlat=o - i[dep],
+            dlat=dlat,
             inflight=eff // int(ii) + 1,
+            anchor=anchor,
+            ranchor=ranchor,
+            read_anchor=read_anchor,
         )
+
+
+def _starved_deps(
+    name: str, i: np.ndarray, o: np.ndarray, starved: tuple[Sequence[int], Sequence[int]]
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """dep, dlat of a starved schedule (no later than the saturated one allows) and the lag:
+    how much later the first write after the last read comes in the saturated schedule."""
+    si = np.asarray(starved[0], dtype=np.int64)
+    so = np.asarray(starved[1], dtype=np.int64)
+    if si.shape != i.shape or so.shape != o.shape:
+        raise ModelError(
+            f"node {name}: the starved schedule has {len(si)} reads and {len(so)} writes, "
+            f"the saturated one {len(i)} and {len(o)}"
+        )
+    so, si = so - si[0], si - si[0]
+    if (np.diff(si) < 1).any() or (np.diff(so) < 1).any() or so[0] < 1:
+        raise ModelError(f"node {name}: the starved schedule must be strictly increasing")
+    dep = np.searchsorted(si, so, side="left").astype(np.int64) - 1
+    # never above the saturated schedule's bound: it must stay reproduced exactly
+    dlat = np.maximum(np.minimum(so - si[dep], o - i[dep]), 1)
+    k_sat = int(np.searchsorted(o, i[-1], side="right"))
+    k_st = int(np.searchsorted(so, si[-1], side="right"))
+    lag = 0
+    if k_sat < len(o) and k_st < len(so):
+        lag = max(0, int(o[k_sat] - i[-1]) - int(so[k_st] - si[-1]))
+    return dep, dlat, lag
 
 
 @dataclass(frozen=True)

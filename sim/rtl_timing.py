@@ -13,6 +13,7 @@ docs/simulator.md, "Measured RTL timing". numpy/stdlib only, like the rest of si
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from exitflow.core.errors import ConfigError
 __all__ = ["SCHEMA", "PartitionTiming", "RtlTiming", "load_rtl_timing", "rtl_timing_from_dict"]
 
 SCHEMA = "exitflow.rtl_timing/1"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,9 @@ class PartitionTiming:
     out_offsets: tuple[int, ...]
     frames_measured: int = 0
     read_ahead: int = 0
+    # one frame read slowly (the pipeline never lags its input): () when not measured
+    starved_in_offsets: tuple[int, ...] = ()
+    starved_out_offsets: tuple[int, ...] = ()
 
     @property
     def latency_cycles(self) -> int:
@@ -55,6 +61,8 @@ class PartitionTiming:
             "latency_cycles": self.latency_cycles,
             "frames_measured": self.frames_measured,
             "read_ahead": self.read_ahead,
+            "starved_in_offsets": list(self.starved_in_offsets),
+            "starved_out_offsets": list(self.starved_out_offsets),
             "in_offsets": list(self.in_offsets),
             "out_offsets": list(self.out_offsets),
         }
@@ -116,7 +124,23 @@ def rtl_timing_from_dict(d: dict[str, Any], where: str = "timing.json") -> RtlTi
         ahead = int(p.get("read_ahead", 0))
         if ahead < 0:
             raise ConfigError(f"{w}: read_ahead must be >= 0, got {ahead}")
-        parts[name] = PartitionTiming(ii, ins, outs, int(p.get("frames_measured", 0)), ahead)
+        s_in = tuple(int(x) for x in p.get("starved_in_offsets", ()))
+        s_out = tuple(int(x) for x in p.get("starved_out_offsets", ()))
+        if (len(s_in), len(s_out)) not in ((0, 0), (len(ins), len(outs))):
+            raise ConfigError(
+                f"{w}: starved_in_offsets / starved_out_offsets need as many words as "
+                "in_offsets / out_offsets (or none)"
+            )
+        if "read_ahead" not in p or "starved_in_offsets" not in p:
+            log.warning(
+                "%s: measured by an older exitflow (no read_ahead / starved schedule): the "
+                "simulator then models the partition as before. Fix: delete build/rtl/"
+                "timing*.json and measure again",
+                w,
+            )
+        parts[name] = PartitionTiming(
+            ii, ins, outs, int(p.get("frames_measured", 0)), ahead, s_in, s_out
+        )
     arg = d.get("final_argmax")
     final = None
     if arg is not None:

@@ -93,6 +93,8 @@ def _node_rows(node: NodeState, x0: int, y0: int) -> tuple[np.ndarray, np.ndarra
     w = node.W[x:y]
     e = _paced(w, _prev_last(node.W, x, y), gaps, NEG)
     data = np.add(node.R[x:y][:, t.dep], t.dlat, dtype=np.int64)
+    if t.anchor is not None:
+        np.maximum(data, node.R[x:y][:, :1] + t.anchor, out=data)
     return w, np.maximum(e, data, out=e)
 
 
@@ -285,6 +287,12 @@ class _Collector:
             x, y = x0 - org, y0 - org
             r = node.R[x:y]
             p = _paced(r, _prev_last(node.R, x, y), gaps, 0)
+            if t.ranchor:  # a frame's first read: one interval after the previous frame's
+                prev = node.R[max(x - 1, 0) : y - 1, 0]
+                lead = len(r) - len(prev)
+                np.maximum(p[lead:, 0], prev + t.ranchor, out=p[lead:, 0])
+            if t.read_anchor is not None:  # read j: read_anchor[j] after the frame's first
+                np.maximum(p[:, 1:], r[:, :1] + t.read_anchor[1:], out=p[:, 1:])
             d = avail(x0, y0)
             z = np.minimum(d, r)
             z -= p

@@ -89,6 +89,8 @@ class ReaderProc(Proc):
         self.gap = [t.rgap0, *np.diff(t.in_off).tolist()]
         self.phi = self.j = 0
         self.last: int | None = None
+        self.first: int | None = None  # cycle of the last frame's first read (t.ranchor)
+        self.cur = 0
         self.read_at: dict[int, list[int]] = {}  # frame index -> cycle of each beat read
         self.writer: WriterProc  # set by the WriterProc that pairs with this reader
         self.starved = self.full = 0
@@ -100,6 +102,11 @@ class ReaderProc(Proc):
 
     def step(self, t: int) -> bool:
         if self.last is not None and t < self.last + self.gap[self.j]:
+            return False
+        if self.j == 0 and self.first is not None and t < self.first + self.t.ranchor:
+            return False
+        ra = self.t.read_anchor
+        if self.j and ra is not None and t < self.cur + int(ra[self.j]):
             return False
         if self.phi >= len(self.frames):
             self.pending += self.dynamic
@@ -118,6 +125,10 @@ class ReaderProc(Proc):
         self.inp.pops += 1
         self.read_at.setdefault(self.phi, []).append(t)
         self.last = t
+        if self.j == 0:
+            self.cur = t  # this frame's first read (t.read_anchor)
+            if self.t.ranchor:
+                self.first = t
         self.j += 1
         if self.j == self.t.in_beats:
             self.phi, self.j = self.phi + 1, 0
@@ -139,6 +150,7 @@ class WriterProc(Proc):
         reader.writer = self
         self.gap = [t.wgap0, *np.diff(t.out_off).tolist()]
         self.dep, self.dlat = t.dep.tolist(), t.dlat.tolist()
+        self.anchor = None if t.anchor is None else t.anchor.tolist()
         self.phi = self.k = 0
         self.last: int | None = None
         self.frame_end: list[int] = []
@@ -158,6 +170,8 @@ class WriterProc(Proc):
     def _data(self, t: int) -> bool:
         reads = self.reader.read_at.get(self.phi, [])
         d = self.dep[self.k]
+        if self.anchor is not None and not (reads and reads[0] + self.anchor[self.k] <= t):
+            return False
         return len(reads) > d and reads[d] <= t - self.dlat[self.k]
 
     def step(self, t: int) -> bool:

@@ -27,7 +27,15 @@ def scheduled(draw, t: NodeTiming) -> NodeTiming:
     outs = first + np.concatenate([[0], np.cumsum(wg)]).astype(np.int64)
     outs += max(0, int(ins[-1]) + 1 - int(outs[-1]))  # the last write after the last read
     span = max(int(ins[-1] - ins[0]), int(outs[-1] - outs[0]))
-    return NodeTiming.from_schedule(t.name, ins, outs, span + draw(st.integers(1, 6)))
+    starved = None
+    if draw(st.booleans()):  # a starved frame too: anchors, catch-up reads, its latencies
+        sg = draw(st.lists(st.integers(1, 9), min_size=t.in_beats - 1, max_size=t.in_beats - 1))
+        s_ins = np.concatenate([[0], np.cumsum(sg)]).astype(np.int64)
+        s_first = draw(st.integers(1, 2 * int(s_ins[-1]) + 3))
+        s_outs = s_first + np.concatenate([[0], np.cumsum(wg)]).astype(np.int64)
+        starved = (s_ins, s_outs)
+    ii = span + draw(st.integers(1, 6))
+    return NodeTiming.from_schedule(t.name, ins, outs, ii, starved=starved)
 
 
 @st.composite
@@ -72,3 +80,28 @@ def test_schedule_constants_and_an_unstalled_run():
 def test_impossible_schedules_are_refused(ins, outs, ii, what):
     with pytest.raises(ModelError, match=what):
         NodeTiming.from_schedule("n", ins, outs, ii)
+
+
+def test_starved_schedule_constants():
+    # saturated: reads 0..3 back to back, writes at 6 and 7, a frame per 10 cycles; starved
+    # (one read every 3 cycles): the first write 2 cycles after the last read, not 3
+    t = NodeTiming.from_schedule("n", [0, 1, 2, 3], [6, 7], 10, starved=([0, 3, 6, 9], [11, 12]))
+    assert t.dep.tolist() == [3, 3] and t.dlat.tolist() == [2, 3]
+    assert t.anchor.tolist() == [6, 7] and t.read_anchor.tolist() == [0, 1, 2, 3]
+    assert (t.rgap0, t.ranchor, t.in_off.tolist()) == (6, 10, [0, 1, 2, 3])
+    # worked by hand, two frames back to back: reads 1-4, writes max(4 + 2, 1 + 6) = 7, 8;
+    # frame 1 reads from max(4 + rgap0, 1 + ranchor) = 11, writes max(14 + 2, 11 + 6) = 17;
+    # the head reads 8, 9 | 18, 19 and writes 10 | 20; the merge emits 11 | 21
+    m = _one_node(t)
+    for engine in ("fast", "stepper"):
+        r = simulate(m, np.zeros(2, np.int64), engine=engine)
+        assert (r.start.tolist(), r.finish.tolist()) == ([1, 11], [11, 21]), engine
+
+
+def _one_node(t: NodeTiming) -> Model:
+    """A one-exit design: t as the stage, a one-beat-per-cycle head."""
+    from exitflow.sim.model import Link, Segment
+
+    head = NodeTiming.make("head", t.out_beats, 1, t.out_beats, t.out_beats)
+    seg = Segment(0, (t,), (None,), (head,), (Link("t->head", 2),), None, None)
+    return Model((seg,), 100.0)

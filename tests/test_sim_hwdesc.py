@@ -171,3 +171,31 @@ def test_slow_port_is_raised_to_one_beat_per_cycle(raw, caplog):
     m = model_from_hwdesc(hwdesc_from_dict(raw))
     assert m.segments[0].branch[-1].ii == 10
     assert "decision0: cycles_per_frame 4 < 10 beats" in caplog.text
+
+
+def test_measured_read_ahead_is_a_fifo_in_front_of_the_partition():
+    from exitflow.sim.rtl_timing import PartitionTiming, RtlTiming, rtl_timing_from_dict
+
+    desc = load_hwdesc(DATA)
+    plain = model_from_hwdesc(desc)
+    n_in = plain.segments[0].stage[-1].out_beats  # head0 reads its stage's words
+    n_out = desc.partition("head0").out_beats
+    part = PartitionTiming(
+        4 * n_in,
+        tuple(range(0, 2 * n_in, 2)),
+        tuple(2 * n_in + 10 * k for k in range(n_out)),
+        frames_measured=4,
+        read_ahead=7,
+    )
+    timing = rtl_timing_from_dict(RtlTiming("fmnist3", {"head0": part}).to_dict())
+    assert timing.partitions["head0"] == part  # the JSON form round-trips
+    m = model_from_hwdesc(desc, timing=timing)
+    link, base = m.segments[0].branch_links[0], plain.segments[0].branch_links[0]
+    assert (link.name, link.depth, link.extra) == (base.name, base.depth + 7, 7)
+    # setting the described FIFO's depth keeps the partition's own buffer behind it
+    deeper = m.with_depths(fifo={link.name: 3}).segments[0].branch_links[0]
+    assert (deeper.depth, deeper.extra) == (10, 7)
+    bad = RtlTiming("fmnist3", {"head0": part}).to_dict()
+    bad["partitions"]["head0"]["starved_in_offsets"] = [0, 1]
+    with pytest.raises(Exception, match="starved_in_offsets"):
+        rtl_timing_from_dict(bad)

@@ -19,7 +19,7 @@ import numpy as np
 
 from exitflow.core.errors import PrerequisiteError, SimulationError
 from exitflow.core.files import write_json, write_text
-from exitflow.hw.tools.stream import StreamPort, build_model
+from exitflow.hw.tools.stream import StreamPort, VerilatedModel, build_model
 from exitflow.hw.tools.verilator import Verilator
 from exitflow.hw.top.generate import GLUE, TopDesign
 from exitflow.hw.top.plan import StreamFormat
@@ -29,6 +29,11 @@ __all__ = ["measure_partition", "measure_partition_timing", "read_ahead"]
 
 log = logging.getLogger(__name__)
 
+# Words are offered from this cycle on: right after reset FINN's layers stall their input for
+# a while (stage0 of the tiny design takes its first word, then none for 31 cycles), which is
+# not their schedule; the top meets it once, at its first frame.
+SETTLE = 10_000
+
 
 def measure_partition(
     design: TopDesign,
@@ -37,9 +42,12 @@ def measure_partition(
     frames: int = 4,
     verilator: Verilator | None = None,
     jobs: int = 1,
+    fed_by: PartitionTiming | None = None,
 ) -> PartitionTiming:
     """Simulate partition `name` of `design` alone: `frames` frames of zeros, saturated input,
-    no back-pressure (FINN's RTL layers' timing does not depend on the data)."""
+    no back-pressure (FINN's RTL layers' timing does not depend on the data); then one frame
+    starved: its words offered as `fed_by` (the partition writing them in the top, an exit
+    head's stage) writes them, or, without one, one every twice the average interval."""
     if frames < 3:
         raise PrerequisiteError("measure at least 3 frames (two steady-state intervals)")
     part = design.plan.parts[name]
@@ -66,6 +74,7 @@ def measure_partition(
     run = model.run(
         {"in0": np.zeros(frames * n_in, np.uint64)},
         expect={"out0": frames * n_out},
+        release={"in0": np.full(frames * n_in, SETTLE, np.uint64)},
         max_idle_cycles=1_000_000,
     )
     ic = run.in_cycles["in0"].astype(np.int64).reshape(frames, n_in)
@@ -80,12 +89,15 @@ def measure_partition(
         log.warning("%s: frame intervals %s are not yet steady; using the last", name, steps)
     t0 = int(ic[0, 0])
     ii = int(steps[-1])
+    s_in, s_out = _starved_frame(model, name, n_in, n_out, ii, fed_by)
     timing = PartitionTiming(
         cycles_per_frame=ii,
         in_offsets=tuple(int(x) - t0 for x in ic[0]),
         out_offsets=tuple(int(x) - t0 for x in oc[0]),
         frames_measured=frames,
         read_ahead=read_ahead(ic, ii),
+        starved_in_offsets=s_in,
+        starved_out_offsets=s_out,
     )
     log.info(
         "%s in RTL: %d cycles per frame, latency %d (FINN estimates in hwdesc differ)",
@@ -94,6 +106,40 @@ def measure_partition(
         timing.latency_cycles,
     )
     return timing
+
+
+def _starved_frame(
+    model: VerilatedModel,
+    name: str,
+    n_in: int,
+    n_out: int,
+    ii: int,
+    fed_by: PartitionTiming | None = None,
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """One frame's read and write cycles with its words offered as its writer in the top
+    writes them (`fed_by`'s first frame) or slowly (one every twice the steady-state average
+    interval): its pipeline then lags its input as in the top (or not at all), so each write
+    follows the last read before it by that latency, not by a saturated run's backlog."""
+    if fed_by is not None and len(fed_by.out_offsets) == n_in:
+        at = np.asarray(fed_by.out_offsets, np.int64) - fed_by.out_offsets[0]
+    else:
+        at = np.arange(n_in, dtype=np.int64) * (2 * -(-ii // n_in) + 1)
+    run = model.run(
+        {"in0": np.zeros(n_in, np.uint64)},
+        expect={"out0": n_out},
+        release={"in0": (at + SETTLE).astype(np.uint64)},
+        max_idle_cycles=1_000_000,
+    )
+    ic = run.in_cycles["in0"].astype(np.int64)
+    oc = run.out_cycles["out0"].astype(np.int64)
+    if len(ic) != n_in or len(oc) != n_out:
+        raise SimulationError(
+            f"{name}: {len(ic)} words taken and {len(oc)} written for one frame offered "
+            f"slowly, expected {n_in} and {n_out}: the partition's stream format and the plan "
+            "disagree."
+        )
+    t0 = int(ic[0])
+    return tuple(int(x) - t0 for x in ic), tuple(int(x) - t0 for x in oc)
 
 
 def read_ahead(in_cycles: np.ndarray, cycles_per_frame: int) -> int:
@@ -163,10 +209,15 @@ def measure_partition_timing(
     from exitflow.hw.top.generate import generate_top
 
     d = design if design is not None else generate_top(run_dir)
-    parts = {
-        n: measure_partition(d, n, frames=frames, verilator=verilator, jobs=jobs)
-        for n in d.plan.parts
-    }
+    # the stages first: an exit head is measured starved as its stage writes
+    heads = {e.head: e.stages[-1] for e in d.plan.exits}
+    parts: dict[str, PartitionTiming] = {}
+    for n in sorted(d.plan.parts, key=lambda n: n in heads):
+        feed = parts.get(heads[n]) if n in heads else None
+        parts[n] = measure_partition(
+            d, n, frames=frames, verilator=verilator, jobs=jobs, fed_by=feed
+        )
+    parts = {n: parts[n] for n in d.plan.parts}
     fa = d.meta.get("final_argmax") or {}
     timing = RtlTiming(
         design=d.plan.design,
