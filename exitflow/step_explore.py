@@ -95,6 +95,7 @@ def explore(run: Run) -> DseResult:
         run.data_root,
         run.tools,
         run.progress,
+        force=run.force,  # --force redoes the search's steps too
         command=f"{run.command} (explore)",
     )
     log.info("explore: the configured design up to %s in %s, then the search", SPECIALISED,

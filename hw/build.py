@@ -127,6 +127,8 @@ def run_build(
         cbufs = cond_buffer_specs(design.exit_after, ests, hw.cond_buffer_frames)
         targets = {p.name: flow.target_for(p) for p in design.partitions}
         desc = build_hwdesc(design, ests, cbufs, targets, board.name, clock, hw.fifo_depth, impl)
+        if "kept_exits" in design.manifest:  # the trained exit each hardware exit is
+            desc["policy"]["trained_exits"] = list(design.manifest["kept_exits"])
         write_hwdesc(desc, paths.hwdesc)
     else:
         log.warning("no estimates: the build stopped before step_specialize_layers")

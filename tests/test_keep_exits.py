@@ -61,6 +61,7 @@ def test_a_left_out_exit_has_no_hardware_and_the_parity_holds(dropped) -> None:
     ]
     assert sorted(p.name for p in desc.partitions) == ["head0", "stage0", "stage1"]
     assert desc.cond_buffers == ()
+    assert desc.policy["trained_exits"] == [1] and desc.policy["thresholds"] == []
     # head0 is the trained final head: its checkpoints came from the full build's head1
     log = json.loads(lay.build_log.read_text())
     reused = log["steps"]["step_specialize_layers"]["partitions"]
