@@ -1,47 +1,89 @@
-"""Co-design benchmark: `exitflow dse` on the fmnist3 run (Pynq-Z2), cold or resumed.
+"""Co-design benchmark (issue #12): `exitflow dse` on the fmnist3 run, the headline against the
+single-exit baseline, and the adversarial stream through the RTL top with load shedding.
 
 Input: runs/bench-fmnist3 after `make bench`'s earlier benchmarks (train, calibrate, export,
-build). Runs the dse step (forced) with the run's own config; --cold first removes the search's
-cache (<run>/cache/dse) so the time is that of a whole search. Figures: search minutes,
-candidates, simulated designs, partition foldings, cache hits, the chosen design's validation
-throughput and resource fraction, and per budget of the iso-resource sweep the gain at equal
-resources, its fraction of the bound and the least resource fraction matching the baseline.
+build, simulate). Runs the search (exitflow.dse.run_dse: it writes <run>/dse and its cache
+<run>/cache/dse) with the run's own dse section, except the provisioned floor (--floor, default
+1.0: the no-exit stream, with load shedding where the design sheds, at least the baseline's
+throughput); --cold first clears the search's cache so the minutes are a whole search's.
+Then the shedding top of the built run (generate_top(shedding=True), Verilator) against sim/ on
+--frames adversarial frames (every non-final threshold unreachable): frames whose exit or forced
+bit differ. Writes docs/benchmarks/codesign.json:
 
-Run: .venv/bin/python benchmarks/bench_codesign.py [--run DIR] [--cold] [--json PATH]
+- headline (test set, dse/report.json's `headline`): throughput_gain (over the baseline at the
+  chosen design's own resource fraction), accuracy_drop_points, resource_fraction_at_equal_
+  throughput (over the baseline's fraction), fraction_of_bound;
+- adversarial load: noexit_fps_over_baseline, adversarial_accuracy,
+  forced_exit_rtl_sim_mismatches (of forced_exit_rtl_sim_frames);
+- search: dse_minutes, dse_evaluations (designs simulated), partition foldings, candidates;
+- provenance: resources_from_yosys (1 when every partition's resources came from
+  build/synth.json); demo_minutes only where runs/fmnist_demo recorded its flow's minutes;
+- per budget of the iso-resource sweep: gain at equal resources, at budget, fraction of bound,
+  baseline frames/s, least fraction matching the baseline.
+
+Run: .venv/bin/python benchmarks/bench_codesign.py [--run DIR] [--cold] [--floor F]
+     [--frames N] [--no-rtl] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import shutil
 import sys
 from pathlib import Path
 
-from common import REPO, add_json_option, bench_run_dir, flow, run_config, write_benchmark
+from common import REPO, add_json_option, bench_run_dir, run_config, write_benchmark
 
 from exitflow import RunLayout
 
 log = logging.getLogger("bench_codesign")
 RUN = bench_run_dir("fmnist3")
 CONFIG = REPO / "configs" / "fmnist3.yaml"
+DEMO = REPO / "runs" / "fmnist_demo"
 
 
-def figures(rep: dict) -> dict[str, float]:
-    """The benchmark's numbers from dse/report.json (None values left out)."""
-    st, chosen = rep["stats"], rep.get("chosen") or {}
+def figures(rep: dict, rtl: dict | None) -> dict[str, float]:
+    """The benchmark's numbers from dse/report.json and the RTL check (None values left out)."""
+    st, head = rep["stats"], rep.get("headline") or {}
+    gated, base = head.get("gated") or {}, head.get("baseline") or {}
+    least = head.get("resource_fraction_at_equal_throughput") or {}
     out = {
-        "search_minutes": st["minutes"],
+        "throughput_gain": head.get("throughput_gain"),
+        "accuracy_drop_points": head.get("accuracy_drop_points"),
+        "resource_fraction_at_equal_throughput": least.get("ratio"),
+        "fraction_of_bound": head.get("fraction_of_bound"),
+        "gain_vs_best_baseline_in_budget": head.get("gain_vs_best_baseline_in_budget"),
+        "bound": head.get("bound"),
+        "gated_fps": gated.get("fps"),
+        "gated_resource_fraction": gated.get("resource_fraction"),
+        "gated_accuracy": gated.get("accuracy"),
+        "gated_load_shedding": gated.get("load_shedding"),
+        "baseline_fps": base.get("fps"),
+        "baseline_resource_fraction": base.get("resource_fraction"),
+        "baseline_accuracy": base.get("accuracy"),
+        "least_matching_resource_fraction": least.get("resource_fraction"),
+        "noexit_fps_over_baseline": head.get("noexit_fps_over_baseline"),
+        "adversarial_accuracy": head.get("adversarial_accuracy"),
+        "test_frames": head.get("test_frames"),
+        "dse_minutes": st["minutes"],
+        "dse_evaluations": st["simulated_designs"],
         "candidates": st["candidates"],
-        "simulated_designs": st["simulated_designs"],
         "partition_foldings": st["partition_foldings"],
         "cache_hits": st["cache_hits"],
         "sim_frames": st["sim_frames"],
-        "chosen_fps": chosen.get("fps"),
-        "chosen_resource_fraction": chosen.get("resource_fraction"),
-        "chosen_no_exit_fps": chosen.get("no_exit_fps"),
-    }
+        "floor_fraction": rep.get("floor_fraction"),
+        "resources_from_yosys": 1 if rep["resources_from"].startswith("FINN estimates corrected")
+        else 0,
+    }  # fmt: skip
+    if rtl is not None:
+        out["forced_exit_rtl_sim_mismatches"] = rtl["mismatches"]
+        out["forced_exit_rtl_sim_frames"] = rtl["frames"]
+        out["forced_exit_rtl_forced"] = rtl["rtl_forced"]
+        out["forced_exit_sim_forced"] = rtl["sim_forced"]
+        out["forced_exit_rtl_check_cpu_s"] = rtl["cpu_s"]
     for row in rep["iso_resource"]:
         pct = round(100 * row["budget"])
         out[f"gain_equal_resources_{pct}pct"] = row.get("gain")
@@ -54,28 +96,56 @@ def figures(rep: dict) -> dict[str, float]:
     return {k: float(v) for k, v in out.items() if v is not None}
 
 
+def demo_minutes() -> float | None:
+    """The demo's flow minutes where runs/fmnist_demo recorded them (another helper's run)."""
+    for path in (DEMO / "logs" / "records.json", DEMO / "demo.json"):
+        if path.is_file():
+            data = json.loads(path.read_text())
+            value = data.get("minutes") if isinstance(data, dict) else None
+            if isinstance(value, (int, float)):
+                log.info("demo minutes from %s", path)
+                return float(value)
+    return None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, default=RUN, help="a built run (default: fmnist3's)")
     parser.add_argument("--cold", action="store_true", help="clear the search's cache first")
-    add_json_option(parser, "dse")
+    parser.add_argument("--floor", type=float, default=1.0, help="dse.floor_fraction")
+    parser.add_argument("--frames", type=int, default=300, help="adversarial RTL frames")
+    parser.add_argument("--no-rtl", action="store_true", help="skip the RTL shedding check")
+    add_json_option(parser, "codesign")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     for name in ("finn", "finn_logger", "qonnx"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    from exitflow.dse import run_dse
+    from exitflow.dse.adversarial import forced_exit_mismatches
+
     run = args.run.resolve()
     lay = RunLayout(run)
     if not lay.build_report.is_file():
         log.error("%s has no build: run benchmarks/bench_hw.py first", run)
         return 1
-    if args.cold:
-        shutil.rmtree(lay.dse_cache, ignore_errors=True)
+    if args.cold:  # the folding and simulation caches; the RTL model's cache is kept
+        for kind in ("fold", "sim"):
+            shutil.rmtree(lay.dse_cache / kind, ignore_errors=True)
     cfg = run_config(run, CONFIG)
-    flow(cfg, run, steps=["dse"], force=True)
+    dse = dataclasses.replace(cfg.dse, floor_fraction=args.floor)
+    run_dse(run, cfg, dse)
     rep = json.loads(lay.dse_report.read_text())
-    figs = figures(rep)
-    path = write_benchmark("dse", figs, path=args.json)
-    log.info("resources from: %s", rep["resources_from"])
+    rtl = None
+    if not args.no_rtl:
+        rtl = forced_exit_mismatches(run, lay.dse_cache / "rtl_shed", frames=args.frames)
+        log.info("RTL shedding check: %s", rtl)
+    figs = figures(rep, rtl)
+    demo = demo_minutes()
+    if demo is not None:
+        figs["demo_minutes"] = demo
+    path = write_benchmark("codesign", figs, path=args.json)
+    log.info("resources from: %s; timing: %s", rep["resources_from"],
+             (rep.get("headline") or {}).get("timing"))  # fmt: skip
     log.info("wrote %s: %s", path, figs)
     return 0
 
