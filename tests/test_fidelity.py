@@ -71,3 +71,20 @@ def test_finn_estimates_alone_miss_the_rtl(runs) -> None:
     assert abs(ratio - 1) > 0.2  # FINN's MVAU estimate for stage1: 25,088 vs 34,992 in RTL
     _, same_order = _compare(results["exits"], model_from_hwdesc(desc))
     assert not same_order
+
+
+@pytest.mark.slow
+def test_probe_sees_the_tops_own_timing(top, runs) -> None:  # noqa: F811
+    """hw/top/probe.py (how the fidelity figures in docs/simulator.md were found): its copy of
+    the top delivers every record in the cycle and order the plain top does, and its streams
+    carry every beat (stage 0 reads FB words a frame)."""
+    from exitflow.hw.top.probe import probe_top
+
+    _, design, _, ref = top
+    res = runs[0]["exits"]
+    n = FRAMES
+    pr = probe_top(design, np.load(ref)["input"][:n])
+    assert pr.order.tolist() == res.output_order
+    assert pr.out_cycles.tolist() == [res.records[f].result_cycle for f in res.output_order]
+    fb = design.plan.parts[design.plan.exits[0].stages[0]].inp.beats
+    assert len(pr.streams["in"]) == n * fb and pr.frame_spans("in", fb).shape == (n, 2)

@@ -6,8 +6,8 @@ ready) in that cycle; the stream harness records every such word with its cycle.
 maps each stream (the top's wire prefix, e.g. `stage0_o`, `fork0_c`, `cbuf0_o`) to the cycles
 of its beats, so that a simulator trace can be compared stream by stream and frame by frame
 (`beats_per_frame`, `frame_spans`). The copy's logic is the top's plus one OR tree; the probe is
-never back-pressured, so the top's timing is unchanged (tests/test_fidelity.py checks the
-records against a plain co-simulation).
+never back-pressured, so the top's timing is unchanged (tests/test_fidelity.py, marked slow:
+every record in the cycle and order of a plain co-simulation).
 """
 
 from __future__ import annotations
