@@ -357,3 +357,16 @@ def test_yosys_counts_correct_finn_estimates_and_add_flip_flops():
     board = {"LUT": 53200, "FF": 106400, "BRAM_18K": 280, "URAM": 0, "DSP": 220}
     frac, key = resource_fraction({**got, "FF": 106400.0}, board)
     assert (frac, key) == (1.0, "FF")  # FF counts once yosys gives it
+
+
+def test_never_threshold_is_above_every_margin_and_positive_in_the_register():
+    """exit_unit.sv holds a threshold in W + 2 bits, two's complement; the top-1 minus top-2
+    margin of W-bit logits is at most 2^W - 1. A value past the register would wrap negative
+    and make every frame exit (the adversarial stream would test nothing)."""
+    from exitflow.dse.adversarial import never
+
+    for w in (4, 12, 20):
+        t = never(w)
+        margin = (2 ** (w - 1) - 1) - (-(2 ** (w - 1)))
+        wrapped = t - (1 << (w + 2)) if t >> (w + 1) else t  # as the register reads it
+        assert wrapped == t and t > margin
