@@ -158,11 +158,11 @@ def build_model(
     harness writes before and reads after each run (`run(reg_writes=, reg_reads=)`).
     run_dir: default working directory of runs. jobs: C++ compile parallelism. opt: the C++
     optimisation of the model, one g++ flag (BUILD_OPT, -O1, builds about 2x faster than
-    Verilator's default -Os and simulates as fast; RUN_OPT, -O2, simulates ~10% faster on a
-    whole top for a longer compile). assertions: False drops the design's immediate assertions
-    (--no-assert; ~10% faster on a top whose MVUs check every weight each cycle, but an
-    overflow is then seen only as wrong outputs). The build folder is `workdir/<top>-<hash>`;
-    a finished one is reused without recompiling.
+    Verilator's default -Os and simulates as fast; RUN_OPT, -O2, simulates a whole top 15-18%
+    faster for a longer compile). assertions: False drops the design's immediate assertions
+    (--no-assert; 16% faster on the fmnist3 top, whose MVUs check every weight each cycle, 22-25%
+    with RUN_OPT; an overflow is then seen only as wrong outputs). The build folder is
+    `workdir/<top>-<hash>`; a finished one is reused without recompiling.
     """
     if not opt.startswith("-") or any(c.isspace() for c in opt):
         raise ConfigError(
