@@ -31,20 +31,34 @@ from exitflow.sim.model import Model
 from exitflow.sim.rtl_timing import RtlTiming, load_rtl_timing
 from exitflow.sim.run import simulate
 
-__all__ = ["compare_simulator", "measured_timing", "rtl_fps", "sim_model_for", "timing_key"]
+__all__ = [
+    "MEASUREMENT_VERSION",
+    "compare_simulator",
+    "measured_timing",
+    "rtl_fps",
+    "sim_model_for",
+    "timing_key",
+]
 
 log = logging.getLogger(__name__)
+
+# What hw.top.measure records and how: part of timing_key, so a cached timing-<key>.json from an
+# older measurement (without fields the simulator now reads, e.g. read_ahead or the starved
+# schedule) is measured again instead of reused. Raise it whenever measure.py changes what it
+# measures or how.
+MEASUREMENT_VERSION = 3
 
 
 def timing_key(design: Any) -> str:
     """Digest of what the measured partition timing depends on: the partition modules'
     sources (contents, not paths), the converter measured in front of some, and the top's
-    depths (timing.json records them for the simulator). Not the top's glue or generator, so a
-    change there does not repeat the measurement."""
+    depths (timing.json records them for the simulator), and MEASUREMENT_VERSION (what is
+    measured). Not the top's glue or generator, so a change there does not repeat the
+    measurement."""
     from exitflow.hw.top.generate import GLUE
 
     glue = {g.name for g in GLUE} - {"elem_dwc.sv"}
-    h = hashlib.sha256()
+    h = hashlib.sha256(f"measurement/{MEASUREMENT_VERSION}\0".encode())
     for src in sorted(design.sources, key=lambda p: p.name):
         if src.name not in glue and src != design.top_file:
             h.update(src.name.encode() + b"\0" + src.read_bytes())
