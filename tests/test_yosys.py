@@ -217,3 +217,27 @@ def test_a_broken_or_missing_source_is_named(tmp_path: Path) -> None:
         synthesise([bad], "bad", tmp_path / "w", yosys)
     with pytest.raises(PrerequisiteError, match=r"missing\.sv"):
         synthesise([tmp_path / "missing.sv"], "bad", tmp_path / "w", yosys)
+
+
+def test_memory_files_named_from_elsewhere_are_mounted_and_digested(tmp_path: Path) -> None:
+    """The generated top copies FINN's wrappers away from their .dat files, whose absolute paths
+    they keep: those folders must reach YoWASP's sandbox and the cache digest."""
+    from exitflow.hw.tools.synth_rtl import memory_dirs
+    from exitflow.hw.tools.yosys import Yosys, synth_key
+
+    gen, copy = tmp_path / "code_gen", tmp_path / "top"
+    gen.mkdir()
+    copy.mkdir()
+    (gen / "memblock.dat").write_text("0f\n")
+    (gen / "Thr_0_threshs_0_0.dat").write_text("01\n")
+    (copy / "beside.dat").write_text("00\n")
+    src = copy / "wrap.v"
+    src.write_text(f'parameter INIT_FILE = "{gen}/memblock.dat";\n'
+                   f'Thr #(.THRESHOLDS_PATH("{gen}/Thr_0_")) t();\n'
+                   f'parameter OTHER = "{copy}/beside.dat"; parameter REL = "./x_";\n')  # fmt: skip
+    assert memory_dirs([src]) == [gen.resolve()]
+    ys = Yosys(("yosys",), "0.70", True, True)
+    before = synth_key([src], "t", ys, "xc7", {}, memory_dirs([src]))
+    assert before != synth_key([src], "t", ys, "xc7", {})
+    (gen / "memblock.dat").write_text("0e\n")  # new weights: a new synthesis
+    assert synth_key([src], "t", ys, "xc7", {}, memory_dirs([src])) != before

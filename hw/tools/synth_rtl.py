@@ -33,7 +33,13 @@ from exitflow.core.errors import PrerequisiteError
 from exitflow.core.files import write_text
 from exitflow.hw.tools.yosys import SynthResult, Yosys, synthesise
 
-__all__ = ["SYNTH_PATCHES", "XILINX_BLACKBOXES", "prepare_sources", "synthesise_top"]
+__all__ = [
+    "SYNTH_PATCHES",
+    "XILINX_BLACKBOXES",
+    "memory_dirs",
+    "prepare_sources",
+    "synthesise_top",
+]
 
 log = logging.getLogger(__name__)
 
@@ -226,4 +232,26 @@ def synthesise_top(
         )
     workdir = Path(workdir).resolve()
     files = prepare_sources(list(sources), workdir)
-    return synthesise(files, top, workdir, yosys, family=family, params=params, timeout=timeout)
+    mounts = memory_dirs(files)
+    return synthesise(
+        files, top, workdir, yosys, family=family, params=params, mounts=mounts, timeout=timeout
+    )
+
+
+_ABS_STRING = re.compile(r'"(/[^"\n]+)"')
+
+
+def memory_dirs(sources: list[Path]) -> list[Path]:
+    """Folders of the absolute paths in the sources' string literals that are not beside a
+    source: FINN's `$readmemh` files (a memstream's INIT_FILE, a Thresholding's THRESHOLDS_PATH
+    prefix) named from copies elsewhere, as in the generated top. synthesise mounts them into
+    YoWASP's sandbox and digests their `.dat` files, so new weights are a new synthesis."""
+    beside = {Path(s).resolve().parent for s in sources}
+    out: dict[Path, None] = {}
+    for src in sources:
+        for m in _ABS_STRING.finditer(Path(src).read_text(errors="replace")):
+            p = Path(m.group(1))
+            folder = p if p.is_dir() else p.parent
+            if folder.is_dir() and folder.resolve() not in beside:
+                out.setdefault(folder.resolve(), None)
+    return list(out)

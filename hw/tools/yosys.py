@@ -241,11 +241,18 @@ def find_yosys(path: str | os.PathLike | None = None, *, need_slang: bool = True
 
 
 def synth_key(
-    sources: list[Path], top: str, yosys: Yosys, family: str, params: dict[str, int | str]
+    sources: list[Path],
+    top: str,
+    yosys: Yosys,
+    family: str,
+    params: dict[str, int | str],
+    data_dirs: list[Path] | tuple[Path, ...] = (),
 ) -> str:
     """The cache digest: yosys version and frontend, script version, family, top, parameters,
-    and the paths and contents of the sources and of every `.dat` file beside a source."""
-    data = sorted({d for s in sources for d in Path(s).parent.glob("*.dat")})
+    and the paths and contents of the sources and of every `.dat` file beside a source or in
+    `data_dirs` (memory files the sources name elsewhere)."""
+    dirs = {Path(s).parent for s in sources} | {Path(d) for d in data_dirs}
+    data = sorted({f for d in dirs for f in d.glob("*.dat")})
     parts = [f"v{SCRIPT_VERSION} {yosys.version} {yosys.slang} {family} {top}".encode()]
     parts += [json.dumps(params, sort_keys=True).encode()]
     parts += [str(s).encode() + b"\0" + Path(s).read_bytes() for s in sources]
@@ -322,7 +329,7 @@ def synthesise(
     """Synthesise `top` from `sources` with `synth_xilinx -family <family>` and count resources.
 
     `params` override the top's parameters; `mounts` are extra folders the RTL reads (memory
-    files not beside a source). Cached in `workdir/<top>-<digest>` (module docstring): a repeat
+    files not beside a source: mounted into YoWASP's sandbox, and their `.dat` files digested). Cached in `workdir/<top>-<digest>` (module docstring): a repeat
     returns the stored result with `cached=True`. Raises SimulationError with yosys's errors.
     """
     params = dict(params or {})
@@ -333,7 +340,9 @@ def synthesise(
             f"{top}: sources missing: {', '.join(map(str, missing))}. Fix: regenerate the HDL "
             "(rerun the build, whose step_hw_codegen writes it) or pass existing files."
         )
-    out = Path(workdir).resolve() / f"{top}-{synth_key(sources, top, yosys, family, params)}"
+    data_dirs = [Path(m).resolve() for m in mounts or []]
+    key = synth_key(sources, top, yosys, family, params, data_dirs)
+    out = Path(workdir).resolve() / f"{top}-{key}"
     result_file = out / "result.json"
     if result_file.is_file():
         result = SynthResult.from_dict(json.loads(result_file.read_text()))
