@@ -23,12 +23,12 @@ def build(run: Run) -> BuildResult:
 
     lay, hw = run.layout, run.cfg.hw
     tools = {"vivado": run.tools.vivado, "vitis_hls": run.tools.vitis_hls}
-    reuse = None
+    extra = {}
     if getattr(getattr(run.cfg, "flow", None), "dse", False):
         from exitflow.step_explore import explore_dir
 
-        reuse = explore_dir(lay)  # the search's build of the same partitions
-    report = run_build(run.run_dir, hw, tools, run.progress, reuse)
+        extra["reuse_from"] = explore_dir(lay)  # the search's build of the same partitions
+    report = run_build(run.run_dir, hw, tools, run.progress, **extra)
     if report.get("stopped"):
         log.warning("build: %s", report["stopped"])
     log.info("wrote %s and %s", lay.build_report, lay.build_report_md)
