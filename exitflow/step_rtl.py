@@ -7,7 +7,9 @@ builds it in Verilator (cached by a digest of the sources under build/rtl/verila
 frame's exit, class and logits against quant/'s reference (brevitas: an independent
 implementation). It also runs the cycle simulator on the same frames, arrival and depths and
 reports the throughput ratio and whether results leave in the same order; that gap fails the
-step only when `rtl.max_fps_gap` is set. Writes rtl/report.json, rtl/report.md, rtl/frames.npz.
+step only when `rtl.max_fps_gap` is set. A design built without some exits (hw.keep_exits) is
+checked in the top's numbering: reference.npz's exits and logits are mapped through hwdesc's
+policy.trained_exits (exitflow.sim.decisions.reference_view). Writes rtl/report.json, rtl/report.md, rtl/frames.npz.
 Its pieces are public so that benchmarks/bench_rtl.py measures exactly what the step checks.
 """
 
@@ -37,6 +39,7 @@ from exitflow.results import RtlResult
 from exitflow.run import Run
 from exitflow.sim.arrival import arrival_cycles
 from exitflow.sim.config import SimConfig
+from exitflow.sim.decisions import reference_view, trained_exits
 from exitflow.sim.hwdesc import load_hwdesc
 from exitflow.step_rtl_sim import compare_simulator, measured_timing, rtl_fps, sim_model_for
 from exitflow.steps import STEPS
@@ -83,6 +86,9 @@ def cosim_step(run: Run) -> RtlResult:
     desc = load_hwdesc(lay.hwdesc)
     with np.load(lay.reference) as data:
         ref = {k: data[k] for k in data.files}
+    kept = trained_exits(desc)
+    if kept is not None:  # hw.keep_exits: the top's exits are the kept ones, numbered 0..K-1
+        ref = reference_view(ref, kept)
     total = len(ref["exit_index"])
     n = min(rc.frames, total - rc.first_image)
     if n < 1:

@@ -95,3 +95,50 @@ def test_the_simulator_runs_the_design_and_matches_quant_on_the_kept_exits(dropp
     # every frame took the software model's exit and class (else ExitMismatchError), at the
     # hardware's only exit
     assert len(out.pred) > 0 and np.array_equal(out.pred, ref.pred[: len(out.pred)])
+
+
+def _dropped_run(run: Run, **rtl: object) -> Run:
+    """The dropped design's run with the simulate/cosim settings of tests/test_step_rtl.py."""
+    data = tiny_rtl_config(run.run_dir)
+    data["policy"]["thresholds"] = ["inf"]
+    data["hw"]["keep_exits"] = []
+    data["sim"] = {"size_frames": 300}  # the buffer-size search dominates simulate's time
+    data["rtl"] = {"cosim": "required", **rtl}
+    return Run(config_from_dict(data), run.run_dir, run.data_root)
+
+
+def test_exitflow_simulate_checks_the_design_in_its_own_exit_numbering(dropped) -> None:
+    """calibrate/policy.json (one threshold per trained non-final exit) and reference.npz
+    (trained exit numbers) are mapped through hwdesc's policy.trained_exits: every frame takes
+    quant's exit and class at the hardware's only exit."""
+    run = _dropped_run(dropped[0])
+    lay = run.layout
+    outcome = run_step("simulate", run)
+    assert outcome.ran
+    rep = json.loads(lay.sim_report.read_text())
+    ref = load_outputs(lay.reference)
+    assert rep["exit_mismatches"] == 0 and rep["frames"] == ref.num_samples
+    frames = np.load(lay.sim_dir / "frames.npz")
+    assert set(np.unique(frames["exit_index"]).tolist()) == {0}  # hardware exit 0 = trained 1
+    assert np.array_equal(frames["pred"], ref.pred)
+    assert rep["policy"]["thresholds"] == []
+
+
+@pytest.mark.slow
+def test_the_cosim_step_compares_the_top_with_quant_on_the_kept_exit(dropped) -> None:
+    """The generated top of the design without exit 0 against reference.npz mapped to its
+    numbering: exit, class and logits of every frame (passed: see docs/hw.md)."""
+    run = _dropped_run(dropped[0], frames=40)
+    lay = run.layout
+    if not lay.sim_report.is_file():
+        run_step("simulate", run)
+    run_step("cosim", run)
+    rep = json.loads(lay.rtl_report.read_text())
+    assert rep["frames"] == 40 and rep["skipped"] is False
+    assert rep["exit_mismatches"] == rep["class_mismatches"] == rep["logit_mismatches"] == 0
+    assert rep["reference"]["logits_checked"]
+    frames = np.load(lay.rtl_frames)
+    ref = load_outputs(lay.reference)
+    assert frames["exit_index"].tolist() == [0] * 40
+    assert np.array_equal(frames["pred"], ref.pred[:40])
+    assert np.array_equal(frames["logits"], ref.logits[:40, 1])  # the trained final head's
