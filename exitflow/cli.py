@@ -34,7 +34,9 @@ from exitflow.core.schema import describe
 from exitflow.logs import ConsoleProgress, setup_logging
 from exitflow.run import Run, ToolPaths
 from exitflow.runner import run_flow, run_step
-from exitflow.steps import FLOW, STEPS
+from exitflow.steps import FLOW, STEPS, flow_steps
+
+__all__ = ["build_parser", "check_bounds", "default_data_root", "main", "resolve_tools"]
 
 log = logging.getLogger("exitflow")
 
@@ -138,8 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(run)
     _add_options(run, {o for s in STEPS.values() for o in s.options})
-    run.add_argument("--from", dest="start", choices=FLOW, help="first step to run")
-    run.add_argument("--to", dest="stop", choices=FLOW, help="last step to run")
+    # the config decides the flow (flow.dse adds explore): checked against it in _run_command
+    every = [FLOW[0], "explore", *FLOW[1:]]
+    run.add_argument(
+        "--from", dest="start", metavar="STEP", help="first step to run: " + ", ".join(every)
+    )
+    run.add_argument("--to", dest="stop", metavar="STEP", help="last step to run (as --from)")
     cfg = sub.add_parser("config", help="write, check or describe a config file")
     group = cfg.add_mutually_exclusive_group(required=True)
     group.add_argument("--init", metavar="PATH", help="write a config with every default to PATH")
@@ -189,6 +195,7 @@ def _run_command(args: argparse.Namespace) -> int:
         "exitflow %s, design %r, run directory %s, log %s", __version__, cfg.name, run_dir, log_path
     )
     if args.command == "run":
+        check_bounds(cfg, args.start, args.stop)
         flow = run_flow(run, start=args.start, stop=args.stop)
         skipped = [o.name for o in flow.outcomes if not o.ran]
         log.info(
@@ -199,6 +206,23 @@ def _run_command(args: argparse.Namespace) -> int:
     else:
         run_step(args.command, run)
     return 0
+
+
+def check_bounds(cfg: ProjectConfig, start: str | None, stop: str | None) -> None:
+    """ConfigError unless --from/--to name steps of the config's own flow (flow_steps: FLOW,
+    with explore when flow.dse is set)."""
+    names = flow_steps(cfg)
+    for flag, step in (("--from", start), ("--to", stop)):
+        if step is None or step in names:
+            continue
+        fix = (
+            "set flow.dse: true to explore first, or start from train or build"
+            if step == "explore"
+            else f"use one of {', '.join(names)}"
+        )
+        raise ConfigError(
+            f"{flag} {step}: not a step of this config's flow ({' -> '.join(names)}): {fix}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

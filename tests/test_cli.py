@@ -268,3 +268,26 @@ def test_a_reader_that_goes_away_is_not_an_internal_error():
     err = proc.stderr.read()
     assert proc.wait(timeout=60) == 0, err
     assert "internal error" not in err and "Traceback" not in err, err
+
+
+def test_run_from_explore_is_accepted_on_a_flow_dse_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    cfg = ProjectConfig(name="clidse")
+    cfg.flow.dse = True
+    dse_file = save_config(cfg, tmp_path / "dse.yaml")
+    run_dir = tmp_path / "run"
+    # accepted: the flow starts at explore, which needs the trained model first
+    assert main(_run_args("run", dse_file, run_dir, "--from", "explore", "--to", "explore")) == 3
+    err = capsys.readouterr().err
+    assert "missing prerequisite:" in err and "exitflow train" in err
+
+
+def test_run_from_explore_without_flow_dse_names_the_fix(
+    config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(_run_args("run", config_file, tmp_path / "run", "--from", "explore")) == 2
+    err = capsys.readouterr().err
+    assert "--from explore: not a step of this config's flow" in err and "flow.dse: true" in err
+    assert main(_run_args("run", config_file, tmp_path / "run", "--to", "nosuch")) == 2
+    assert "--to nosuch" in capsys.readouterr().err
