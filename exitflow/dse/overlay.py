@@ -4,8 +4,10 @@ dse/overlay.yaml holds only the sections the search decided: policy.thresholds (
 point of the trade-off curve), hw.target_fps and hw.stage_rate_fractions (the stage targets:
 target_fps is the fastest stage's frame rate, each fraction its own over it),
 hw.cond_buffer_frames, and hw.folding_overrides with every PE/SIMD the search's folding reached
-(so the build reproduces it exactly, also where the search raised FINN's mvau_wwidth_max).
-dse/design.yaml is the run's config with the overlay merged: `exitflow build -c
+(so the build reproduces it exactly, also where the search raised FINN's mvau_wwidth_max),
+hw.keep_exits (the chosen non-final exits; null when it keeps every exit, and the thresholds of
+left-out exits are inf) and hw.load_shedding (enabled when the chosen design sheds, else
+disabled: the design as it was simulated). dse/design.yaml is the run's config with the overlay merged: `exitflow build -c
 <run>/dse/design.yaml -o <run>` builds it (calibrate and export rerun for the new thresholds).
 """
 
@@ -16,14 +18,15 @@ from typing import Any
 
 from exitflow.dse.candidates import Candidate, partition_targets
 from exitflow.dse.compose import Topology
+from exitflow.hw.config import LoadShedding
 
 __all__ = ["merge", "overlay"]
 
 
 def overlay(c: Candidate, topo: Topology, folds: dict[tuple[str, int], dict], clock_mhz: float
             ) -> dict[str, Any]:  # fmt: skip
-    """The config sections of the chosen design (keep-all designs only: the build makes every
-    exit's hardware)."""
+    """The config sections of the chosen design: its thresholds, exits, stage targets, buffer
+    depth, shedding and folding."""
     # target_fps is the fastest stage's rate, so that every fraction is <= 1 (hw config) and each
     # stage is folded for its own target: a stage folded for a tighter target than the search's
     # would differ beyond PE/SIMD (SetFolding's parallel_window of a window generator)
@@ -34,12 +37,16 @@ def overlay(c: Candidate, topo: Topology, folds: dict[tuple[str, int], dict], cl
         fold = folds[(name, t)].get("folding") or {}
         if fold:
             overrides[name] = {node: dict(v) for node, v in fold.items()}
+    non_final = len(topo.exit_after) - 1
+    keep = None if len(c.point.keep) == non_final else sorted(int(e) for e in c.point.keep)
     return {
         "policy": {"thresholds": list(c.point.thresholds)},
         "hw": {
             "target_fps": round(fps, 3),
             "stage_rate_fractions": [round(t0 / t, 6) for t in c.targets],
             "cond_buffer_frames": int(c.depth),
+            "keep_exits": keep,
+            "load_shedding": str(LoadShedding.ENABLED if c.shedding else LoadShedding.DISABLED),
             "folding_overrides": overrides,
         },
     }
