@@ -28,6 +28,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -61,6 +63,7 @@ def _cosim(run_dir: Path, frames: int, workers: int) -> dict[str, float]:
         2,
         workers,
     )
+    cpu0, load0 = _children_cpu(), os.getloadavg()[0]
     try:
         flow(cfg, run_dir, steps=["simulate", "cosim"])
     except StaleError as exc:
@@ -71,6 +74,8 @@ def _cosim(run_dir: Path, frames: int, workers: int) -> dict[str, float]:
         from exitflow.step_rtl import cosim_step
 
         cosim_step(Run(cfg, run_dir, DATA_ROOT))
+    cpu = _children_cpu() - cpu0
+    load = (load0 + os.getloadavg()[0]) / 2
     rep = json.loads(RunLayout(run_dir).rtl_report.read_text())
     log.info(
         "cosim: %d frames, %d/%d/%d mismatches, rtl/sim fps %.4f (estimates: %.4f), %.1f s, "
@@ -91,7 +96,18 @@ def _cosim(run_dir: Path, frames: int, workers: int) -> dict[str, float]:
         "rtl_workers": workers,
         "rtl_seconds": rep["rtl_seconds"],
         "rtl_cycles_per_second": rep["rtl_cycles_per_second"],
+        # Verilator's CPU time (the harness processes), so a loaded machine shows as such
+        "rtl_cpu_seconds": round(cpu, 1),
+        "rtl_cycles_per_cpu_second": rep["cycles"] / cpu if cpu > 0 else 0.0,
+        "rtl_verilator_build_seconds": rep.get("verilator_seconds", 0.0),
+        "load_average": round(load, 2),
     }
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's finished child processes."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def _noexit(run_dir: Path, frames: int, workers: int) -> dict[str, float]:

@@ -58,6 +58,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# from this many frames the top is compiled for speed (hw.top.cosim.build_top_model long_run):
+# the longer compile (about +45 CPU s on fmnist3) pays back within about 1,000 frames
+LONG_RUN_FRAMES = 1000
+
 # A threshold register value no decision unit reaches: exit_unit clamps it to 2^W, above every
 # max-logit and margin of W-bit logits (the two policies the RTL decision unit implements).
 NEVER_FIRES = 0x7FFF_FFFF
@@ -173,7 +177,10 @@ def prepare(
     design = generate_top(run_dir, id_bits=id_bits, sim_report=sim_report, out_dir=out)
     design.meta["settings_key"] = key
     t0 = time.perf_counter()
-    model = build_top_model(design, verilator=tool, jobs=jobs, workdir=out.parent / "verilator")
+    model = build_top_model(
+        design, verilator=tool, jobs=jobs, workdir=out.parent / "verilator",
+        long_run=frames >= LONG_RUN_FRAMES,
+    )  # fmt: skip
     secs = time.perf_counter() - t0
     log.info(
         "cosim: Verilator model of %s %s in %.1f s",
