@@ -29,7 +29,14 @@ from exitflow.hw.tools.stream import BUILD_OPT, RUN_OPT, VerilatedModel, build_m
 from exitflow.hw.tools.verilator import Verilator
 from exitflow.hw.top.generate import TopDesign
 
-__all__ = ["CosimResult", "FrameRecord", "build_top_model", "check_against_reference", "cosim"]
+__all__ = [
+    "CosimResult",
+    "FrameRecord",
+    "build_top_model",
+    "check_against_reference",
+    "cosim",
+    "input_words",
+]
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +187,21 @@ def cosim(
     return _join(parts, first_image)
 
 
+def input_words(
+    design: TopDesign, images: np.ndarray, starts: np.ndarray | None = None
+) -> tuple[list[int], np.ndarray]:
+    """The top's input stream for `images` (the reference's input array): its words, and each
+    word's earliest cycle (a frame's first word at its entry in `starts`; None: back to back)."""
+    stage0 = design.plan.parts[design.plan.exits[0].stages[0]].model
+    x = verify.to_model_layout(stage0, stage0.graph.input[0].name, images.astype(np.int64))
+    fmt = design.input_format
+    words = pack_stream(x, fmt.bits, fmt.per_word)
+    release = np.zeros(len(words), np.uint64)
+    if starts is not None:
+        release[:: len(words) // len(images)] = np.asarray(starts, np.uint64)
+    return words, release
+
+
 def _run_chunk(
     design: TopDesign,
     model: VerilatedModel,
@@ -192,13 +214,8 @@ def _run_chunk(
     first_image: int,
 ) -> CosimResult:
     n = len(images)
-    stage0 = design.plan.parts[design.plan.exits[0].stages[0]].model
-    x = verify.to_model_layout(stage0, stage0.graph.input[0].name, images.astype(np.int64))
-    fmt = design.input_format
-    words = pack_stream(x, fmt.bits, fmt.per_word)
+    words, release = input_words(design, images, starts)
     per_frame = len(words) // n
-    release = np.zeros(len(words), np.uint64)
-    release[::per_frame] = starts.astype(np.uint64)
     n_exit = len(design.plan.exits)
     reads = [
         axilite.MAGIC,

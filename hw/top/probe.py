@@ -22,7 +22,6 @@ import numpy as np
 from exitflow.core.errors import SimulationError
 from exitflow.core.files import write_text
 from exitflow.hw.ops.merge import unpack_output
-from exitflow.hw.tools.finn_rtl import pack_stream
 from exitflow.hw.tools.stream import StreamPort, VerilatedModel, build_model
 from exitflow.hw.top.generate import TopDesign
 
@@ -104,18 +103,11 @@ def probe_top(
     """Run `images` (the reference's input array) through the probed top, no back-pressure.
 
     starts: each frame's earliest first-word cycle (None: back to back)."""
-    from exitflow.hw.flow import verify
+    from exitflow.hw.top.cosim import input_words
 
     vm, names = model or build_probe_model(design, jobs=jobs)
     n = len(images)
-    stage0 = design.plan.parts[design.plan.exits[0].stages[0]].model
-    x = verify.to_model_layout(stage0, stage0.graph.input[0].name, images.astype(np.int64))
-    fmt = design.input_format
-    words = pack_stream(x, fmt.bits, fmt.per_word)
-    per = len(words) // n
-    release = np.zeros(len(words), np.uint64)
-    if starts is not None:
-        release[::per] = np.asarray(starts, np.uint64)
+    words, release = input_words(design, images, starts)
     run = vm.run(
         {design.input.name: words},
         expect={design.output.name: n},
