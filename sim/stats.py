@@ -14,26 +14,34 @@ small and in cache. The event arrays may be int32 (sim.fast); sums are taken in 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 
 from exitflow.sim.errors import BufferOverflowError
-from exitflow.sim.fast import BLOCK_FRAMES, NEG, FastEngine, NodeState, SegState
+from exitflow.sim.fast import BLOCK_FRAMES, NEG, FastEngine, NodeState
 from exitflow.sim.model import Model
-from exitflow.sim.occupancy import CHUNK, NeedAll, StreamOcc, max_occupancy
+from exitflow.sim.occupancy import NeedAll, StreamOcc, max_occupancy
 from exitflow.sim.result import RunResult
+from exitflow.sim.stats_rows import (
+    Consumer,
+    Rows,
+    flat_rows,
+    node_rows,
+    paced_bounds,
+    prev_row_last,
+    row_blocks,
+    segment_fifo_pairs,
+    shed_verdict_wait,
+)
+
+__all__ = ["KEEP_FRAMES", "fast_run", "merge_finish"]
 
 # Runs of at most this many frames keep every row (callers may read the engine's arrays):
 # their memory is small, and a window would save nothing.
 KEEP_FRAMES = 1024
 
 log = logging.getLogger(__name__)
-
-# logical rows [a, b) of a frame-major stream -> (event cycles, earliest cycles), [b - a, width]
-Rows = Callable[[int, int], tuple[np.ndarray, np.ndarray]]
-# (link name, reader's flat consume cycles, depth, logical beat of reads[0])
-Cons = tuple[str, np.ndarray, int, int]
 
 
 def merge_finish(arrival: np.ndarray, exit_index: np.ndarray) -> np.ndarray:
@@ -44,75 +52,6 @@ def merge_finish(arrival: np.ndarray, exit_index: np.ndarray) -> np.ndarray:
     finish = np.empty_like(arrival)
     finish[order] = emit
     return finish
-
-
-def _blocks(a: int, b: int, width: int) -> Iterator[tuple[int, int]]:
-    """Row ranges of [a, b) of about CHUNK beats (at least one row)."""
-    step = max(1, CHUNK // max(width, 1))
-    for x in range(a, b, step):
-        yield x, min(b, x + step)
-
-
-def _paced(ev: np.ndarray, prev_last: np.ndarray, gaps: np.ndarray, first: int) -> np.ndarray:
-    """Pacing bound of each event of rows ev: the previous event of the process plus its gap.
-
-    prev_last: the last event of the row before each row (one shorter when ev starts the
-    stream; the stream's first event then gets `first`).
-    """
-    p = np.empty(ev.shape, np.int64)
-    p[:, 1:] = ev[:, :-1] + gaps[1:]
-    lead = len(ev) - len(prev_last)
-    if lead:
-        p[0, 0] = first
-    p[lead:, 0] = prev_last + gaps[0]
-    return p
-
-
-def _prev_last(a: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """Last column of the rows before physical rows [lo, hi) (row lo - 1 is kept unless lo is
-    the stream's first row: the window holds history)."""
-    return a[max(lo - 1, 0) : hi - 1, -1]
-
-
-def _pairs(st: SegState) -> list:
-    """(writer, reader, link) of every FIFO inside a segment."""
-    s = st.seg
-    pairs = [(st.stage[i], st.stage[i + 1], s.link_into(i + 1)) for i in range(len(st.stage) - 1)]
-    pairs.append((st.stage[-1], st.branch[0], s.branch_links[0]))
-    pairs += [
-        (st.branch[i], st.branch[i + 1], s.branch_links[i + 1]) for i in range(len(st.branch) - 1)
-    ]
-    return pairs
-
-
-def _node_rows(node: NodeState, x0: int, y0: int) -> tuple[np.ndarray, np.ndarray]:
-    """Write cycles of a node's rows [x0, y0) and the earliest each could have been written
-    without back-pressure (pacing and data)."""
-    t, x, y = node.t, x0 - node.org, y0 - node.org
-    gaps = np.concatenate([[t.wgap0], np.diff(t.out_off)])
-    w = node.W[x:y]
-    e = _paced(w, _prev_last(node.W, x, y), gaps, NEG)
-    data = np.add(node.R[x:y][:, t.dep], t.dlat, dtype=np.int64)
-    if t.anchor is not None:
-        np.maximum(data, node.R[x:y][:, :1] + t.anchor, out=data)
-    return w, np.maximum(e, data, out=e)
-
-
-def _blocked_by(
-    w: np.ndarray, e: np.ndarray, sel: np.ndarray, reads: np.ndarray, depth: int
-) -> int:
-    """Cycles a shedding decision unit's stored frames (rows sel) waited for room in the
-    decision FIFO: from their earliest cycle until the take `depth` stored verdicts earlier."""
-    if len(sel) <= depth:
-        return 0
-    room = reads[: len(sel) - depth] + 1
-    x, ee = w[sel[depth:], 0], e[sel[depth:], 0]
-    return int(np.maximum(np.minimum(room, x) - ee, 0).sum())
-
-
-def _flat(a: np.ndarray, org: int, lo: int, hi: int) -> np.ndarray:
-    """Rows [lo, hi) (logical) of a 2D array holding rows from org on, flattened."""
-    return a[lo - org : hi - org].reshape(-1)
 
 
 class _Collector:
@@ -155,11 +94,13 @@ class _Collector:
                 ms = len(self.sel[k])
             stored = self.seqs[k][self.sel[k]] if k in self.sel else self.seqs[k]
             self.stalls[st.stage[0].t.name] = {"blocked": 0, "full": 0, "starved": 0}
-            for w, r, ln in _pairs(st):
+            for w, r, ln in segment_fifo_pairs(st):
                 self.stalls[r.t.name] = {"blocked": 0, "full": 0, "starved": 0}
                 fifo(ln.name, ln.depth, m * w.O, m * r.t.in_beats, self.seqs[k], w.O)
             for node in (*st.stage, *st.branch):
-                self.by[node.t.name] = {ln.name: 0 for w, _, ln in _pairs(st) if w is node}
+                self.by[node.t.name] = {
+                    ln.name: 0 for w, _, ln in segment_fifo_pairs(st) if w is node
+                }
             if s.cbuf is not None:
                 self.by[st.stage[-1].t.name][s.cbuf.name] = 0
             if s.verdict is not None:
@@ -203,13 +144,13 @@ class _Collector:
                 return np.add(prev.LV[cont[x - c0 : y - c0] - prev.org], 1, dtype=np.int64)
 
             self._reader(first, a, b, released)
-        pairs = _pairs(st)
+        pairs = segment_fifo_pairs(st)
         sel = self.sel.get(k)  # a shedding buffer's stored rows (a == 0, every row kept)
         for w, r, link in pairs:
             self._reader(
                 r, a, b, lambda x, y, w=w: np.add(w.W[x - org : y - org], 1, dtype=np.int64)
             )
-            self._fifo(link.name, _flat(w.W, org, a, b), a * w.O, r.Rf, org * r.t.in_beats)
+            self._fifo(link.name, flat_rows(w.W, org, a, b), a * w.O, r.Rf, org * r.t.in_beats)
         for node in (*st.stage, *st.branch):
             cons = [
                 (ln.name, r.Rf, ln.depth, org * r.t.in_beats) for w, r, ln in pairs if w is node
@@ -218,12 +159,12 @@ class _Collector:
                 cons.append((s.cbuf.name, st.LVf, s.cbuf.capacity, org * st.B))
             if node is st.branch[-1] and s.verdict is not None and sel is None:
                 cons.append((s.verdict.name, st.F, s.verdict.depth, org))
-                self._fifo(s.verdict.name, _flat(node.W, org, a, b), a * node.O, st.F, org)
+                self._fifo(s.verdict.name, flat_rows(node.W, org, a, b), a * node.O, st.F, org)
             elif node is st.branch[-1] and s.verdict is not None and sel is not None:
                 self._fifo(s.verdict.name, node.W[sel, 0], 0, st.F[sel], 0)
-                wr, er = _node_rows(node, 0, b)
+                wr, er = node_rows(node, 0, b)
                 by = self.by[node.t.name]
-                by[s.verdict.name] += _blocked_by(wr, er, sel, st.F[sel], s.verdict.depth)
+                by[s.verdict.name] += shed_verdict_wait(wr, er, sel, st.F[sel], s.verdict.depth)
             self._node_writer(node, a, b, cons)
         if s.cbuf is None:
             return
@@ -236,16 +177,20 @@ class _Collector:
             bw.append(stage_w[sel].reshape(-1))
             blv.append(st.LV[sel].reshape(-1))
         else:
-            self._fifo(s.cbuf.name, _flat(stage_w, org, a, b), a * st.B, st.LVf, org * st.B)
+            self._fifo(s.cbuf.name, flat_rows(stage_w, org, a, b), a * st.B, st.LVf, org * st.B)
             cw, clv = self.cols[k]
             cw[a:b] = stage_w[a - org : b - org, 0]
             clv[a:b] = st.LV[a - org : b - org, -1]
         if (self.record or self.eng.keep) and sel is None:  # (kept rows: views, no copy)
             bw, blv, _ = self.buffers[s.cbuf.name]
             bw.append(
-                _flat(stage_w, org, a, b) if self.eng.keep else _flat(stage_w, org, a, b).copy()
+                flat_rows(stage_w, org, a, b)
+                if self.eng.keep
+                else flat_rows(stage_w, org, a, b).copy()
             )
-            blv.append(_flat(st.LV, org, a, b) if self.eng.keep else _flat(st.LV, org, a, b).copy())
+            blv.append(
+                flat_rows(st.LV, org, a, b) if self.eng.keep else flat_rows(st.LV, org, a, b).copy()
+            )
         cont = a + np.flatnonzero(self.ex[self.seqs[k][a:b]] > k)
         a1 = self.done[k + 1]  # the next segment's rows of this block: these frames, in order
         self.cont[k] = (cont, a1)
@@ -283,10 +228,10 @@ class _Collector:
         t, org = node.t, node.org
         gaps = np.concatenate([[t.rgap0], np.diff(t.in_off)])
         starved = full = 0
-        for x0, y0 in _blocks(a, b, t.in_beats):
+        for x0, y0 in row_blocks(a, b, t.in_beats):
             x, y = x0 - org, y0 - org
             r = node.R[x:y]
-            p = _paced(r, _prev_last(node.R, x, y), gaps, 0)
+            p = paced_bounds(r, prev_row_last(node.R, x, y), gaps, 0)
             if t.ranchor:  # a frame's first read: one interval after the previous frame's
                 prev = node.R[max(x - 1, 0) : y - 1, 0]
                 lead = len(r) - len(prev)
@@ -304,12 +249,14 @@ class _Collector:
         c["full"] += full
         c["starved"] += starved
 
-    def _writer(self, name: str, a: int, b: int, width: int, rows: Rows, cons: list[Cons]) -> None:
+    def _writer(
+        self, name: str, a: int, b: int, width: int, rows: Rows, cons: list[Consumer]
+    ) -> None:
         """blocked: cycles from a beat's earliest cycle without back-pressure to its write;
         blocked_by a consumer: the part of that before the consumer's FIFO had room."""
         blocked = 0
         by = self.by[name]
-        for x0, y0 in _blocks(a, b, width):
+        for x0, y0 in row_blocks(a, b, width):
             x2, e2 = rows(x0, y0)
             x, e = x2.reshape(-1), e2.reshape(-1)
             blocked += int(np.subtract(x, e, dtype=np.int64).sum())
@@ -325,8 +272,8 @@ class _Collector:
                 by[link] += int(np.maximum(s, 0, out=s).sum())
         self.stalls[name]["blocked"] += blocked
 
-    def _node_writer(self, node: NodeState, a: int, b: int, cons: list[Cons]) -> None:
-        self._writer(node.t.name, a, b, node.t.out_beats, lambda x, y: _node_rows(node, x, y), cons)
+    def _node_writer(self, node: NodeState, a: int, b: int, cons: list[Consumer]) -> None:
+        self._writer(node.t.name, a, b, node.t.out_beats, lambda x, y: node_rows(node, x, y), cons)
 
     def result(self) -> RunResult:
         """The RunResult of the finished run (BufferOverflowError on an engine bug)."""
