@@ -193,17 +193,18 @@ def prepare(
 
 def top_key(run_dir: str | Path, *, id_bits: int, sim_report: str | Path | None = None) -> str:
     """Digest of what the generated top depends on (hwdesc, the simulator's sizing, id width,
-    the generator's source): `prepare` generates under build/rtl/top-<key>/, so a top
+    the generator's Python source): `prepare` generates under build/rtl/top-<key>/, so a top
     regenerated with other settings (another frame count, depths) never overwrites the sources
     of one being built or simulated, and the same settings find their Verilator build again."""
-    from exitflow.hw.top import generate as gen
+    from exitflow.hw.top.generate import GENERATOR_SOURCES
 
     run = Path(run_dir).resolve()
     h = hashlib.sha256((run / "build" / "hwdesc.json").read_bytes())
     rep = Path(sim_report) if sim_report is not None else run / "sim" / "report.json"
     sizing = json.loads(rep.read_text()).get("sizing") if rep.is_file() else None
     h.update(json.dumps({"id_bits": id_bits, "sizing": sizing}, sort_keys=True).encode())
-    h.update(Path(gen.__file__).read_bytes())
+    for source in GENERATOR_SOURCES:  # every module that shapes the generated text
+        h.update(source.read_bytes())
     return h.hexdigest()[:12]
 
 

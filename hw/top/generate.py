@@ -10,27 +10,24 @@ register block. Nothing in it is written by hand per design. docs/rtl.md, "The g
 from __future__ import annotations
 
 import logging
-import math
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from exitflow.core.errors import ConfigError, PrerequisiteError
 from exitflow.core.files import write_json, write_text
-from exitflow.hw.flow import finn_compat
 from exitflow.hw.ops import clog2
 from exitflow.hw.ops import merge as merge_op
 from exitflow.hw.ops.axilite import params as reg_params
 from exitflow.hw.ops.exit_decision import timing as decision_timing
-from exitflow.hw.tools.finn_rtl import stitch
-from exitflow.hw.tools.rtllib import finn_rtllib_source, patched_rtllib
 from exitflow.hw.tools.stream import AxiLitePort, StreamPort
 from exitflow.hw.top.depths import apply_depths, check_depths
+from exitflow.hw.top.partitions import partition_module
 from exitflow.hw.top.plan import StreamFormat, TopPlan, plan_top
 from exitflow.hw.top.shed_wiring import merge_remap, shed_flags
+from exitflow.hw.top.top_design import RecordFormat, TopDesign, describe_design
+from exitflow.hw.top.top_text import AXIL_PORTS, AXIL_SIGNALS, TopText, connect, stream_link
 
-__all__ = ["RecordFormat", "TopDesign", "generate_top"]
+__all__ = ["GENERATOR_SOURCES", "GLUE", "RecordFormat", "TopDesign", "generate_top"]
 
 log = logging.getLogger(__name__)
 
@@ -46,136 +43,12 @@ GLUE = [
     _HERE / "rtl" / "elem_dwc.sv",
     _HERE / "rtl" / "exit_unit.sv",
 ]
-
-
-@dataclass(frozen=True)
-class RecordFormat:
-    """Fields of an output record, least significant first: frame id, exit, forced, class,
-    then `num_classes` logits of `logit_bits` each (class 0 lowest) when `logits`."""
-
-    id_bits: int
-    exit_bits: int
-    class_bits: int
-    num_classes: int
-    logit_bits: int
-    logits: bool
-
-    @property
-    def width(self) -> int:
-        """Bits of one record."""
-        pw = self.num_classes * self.logit_bits if self.logits else 0
-        return self.id_bits + self.exit_bits + 1 + self.class_bits + pw
-
-
-@dataclass
-class TopDesign:
-    """A generated top: files, ports and what a driver needs to feed and read it."""
-
-    name: str
-    rtl_dir: Path
-    top_file: Path
-    sources: list[Path]
-    input: StreamPort
-    output: StreamPort
-    axilite: AxiLitePort
-    input_format: StreamFormat  # how stage 0 reads images (FINN packing)
-    record: RecordFormat
-    plan: TopPlan
-    thresholds: list[int]  # reset values of the threshold registers (calibrated)
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
-_MODULE = re.compile(r"^\s*module\s+(\w+)", re.M)
-
-
-def _rename(text: str, names: dict[str, str]) -> str:
-    """Replace whole-word module names outside string literals (paths keep their names)."""
-    if not names:
-        return text
-    pat = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
-    parts = text.split('"')
-    for i in range(0, len(parts), 2):
-        parts[i] = pat.sub(lambda m: names[m.group(1)], parts[i])
-    return '"'.join(parts)
-
-
-def _partition_module(plan: TopPlan, name: str, prefix: str, out: Path) -> tuple[str, list[Path]]:
-    """Stitch one partition; copy its generated files with module names prefixed."""
-    finn_compat.init_finn(out / "finn")  # FINN's file lists read its process-wide settings
-    installed, _ = finn_rtllib_source()
-    lib = patched_rtllib(out / "cache")
-    part = plan.parts[name]
-    module = f"{prefix}_{name}"
-    top = stitch(part.model, module, lib, installed)
-    gen_dirs = [Path(str(_attr(n, "code_gen_dir_ipgen"))).resolve() for n in part.model.graph.node]
-    own = [s for s in top.sources if any(d in s.parents for d in gen_dirs)]
-    shared = [s for s in top.sources if s not in own]
-    texts = {s: s.read_text() for s in own}
-    names = {m: f"{prefix}_{name}_{m}" for t in texts.values() for m in _MODULE.findall(t)}
-    pdir = out / name
-    files = []
-    for s, t in texts.items():
-        files.append(write_text(pdir / s.name, _rename(t, names)))
-    files.append(write_text(pdir / f"{module}.sv", _rename(top.text, names)))
-    return module, shared + files
-
-
-def _attr(node: Any, name: str) -> Any:
-    from qonnx.custom_op.registry import getCustomOp
-
-    return getCustomOp(node).get_nodeattr(name)
-
-
-class _Text:
-    """Accumulates declarations and instances of the top module."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.n = 0
-
-    def bundle(self, name: str, width: int) -> str:
-        self.lines.append(
-            f"  wire [{width - 1}:0] {name}_tdata; wire {name}_tvalid, {name}_tready;"
-        )
-        return name
-
-    def inst(self, module: str, params: dict[str, Any], name: str, ports: list[str]) -> None:
-        p = ", ".join(f".{k}({v})" for k, v in params.items())
-        head = f"  {module} #({p}) {name} (" if p else f"  {module} {name} ("
-        self.lines.append(head + "\n    .ap_clk(ap_clk), .ap_rst_n(ap_rst_n),\n    "
-                          + ",\n    ".join(ports) + ");")  # fmt: skip
-
-    def fifo(self, src: str, width: int, depth: int, tag: str) -> str:
-        dst = self.bundle(f"{tag}_q", width)
-        self.inst(
-            "sfifo",
-            {"DW": width, "DEPTH": depth},
-            f"u_{tag}_q",
-            [*_conn("s", src), *_conn("m", dst)],
-        )
-        return dst
-
-
-def _conn(port: str, bundle: str) -> list[str]:
-    return [f".{port}_{s}({bundle}_{s})" for s in ("tdata", "tvalid", "tready")]
-
-
-def _link(t: _Text, src: str, a: StreamFormat, b: StreamFormat, depth: int, tag: str) -> str:
-    """FIFO of `depth` words, then an element converter if the two ends pack differently."""
-    cur = t.fifo(src, a.width, depth, tag)
-    if a.bits != b.bits:
-        raise PrerequisiteError(
-            f"{tag}: the writer's elements are {a.bits} bits, the reader's {b.bits}: the "
-            "partitions disagree on the boundary's data type. Fix: rebuild the design."
-        )
-    if a.per_word == b.per_word and a.width == b.width:
-        return cur
-    dst = t.bundle(f"{tag}_dwc", b.width)
-    g = math.gcd(a.per_word, b.per_word)
-    t.inst("elem_dwc", {"EB": a.bits, "IN_E": a.per_word, "OUT_E": b.per_word, "G": g,
-                        "IW": a.width, "OW": b.width},
-           f"u_{tag}_dwc", [*_conn("s", cur), *_conn("m", dst)])  # fmt: skip
-    return dst
+# the Python that decides the generated text: a change to any of them is a different top
+# (exitflow.step_rtl.top_key digests them)
+GENERATOR_SOURCES = [
+    _HERE / f"{m}.py"
+    for m in ("generate", "top_text", "top_design", "partitions", "shed_wiring", "plan", "depths")
+]
 
 
 def generate_top(
@@ -219,7 +92,7 @@ def generate_top(
     mods: dict[str, str] = {}
     sources: list[Path] = []
     for p in plan.parts:
-        mods[p], files = _partition_module(plan, p, name, out)
+        mods[p], files = partition_module(plan, p, name, out)
         sources += files
     n_exit = len(plan.exits)
     c, wl, cw = plan.num_classes, plan.logit_bits, clog2(plan.num_classes)
@@ -231,7 +104,7 @@ def generate_top(
     rp = reg_params(n_exit, thresholds)
     stage0 = plan.parts[plan.exits[0].stages[0]]
     iw = stage0.inp.width
-    t = _Text()
+    t = TopText()
     # ---- input: frame ids assigned in arrival order, pushed into segment 0's id FIFO ----
     t.lines.append(f"""  localparam integer FB = {stage0.inp.beats};  // input words per frame
   reg [{clog2(stage0.inp.beats + 1) - 1}:0] in_beat;
@@ -242,7 +115,7 @@ def generate_top(
         t.bundle(f"id{e.index}", id_bits)
         t.bundle(f"idq{e.index}", id_bits)
         t.inst("sfifo", {"DW": id_bits, "DEPTH": e.id_depth}, f"u_idfifo{e.index}",
-               [*_conn("s", f"id{e.index}"), *_conn("m", f"idq{e.index}")])  # fmt: skip
+               [*connect("s", f"id{e.index}"), *connect("m", f"idq{e.index}")])  # fmt: skip
     src = t.bundle("in_s", iw)
     t.lines.append("""  assign in_s_tdata = in_tdata;
   assign in_s_tvalid = in_tvalid && (!in_first || id0_tready);
@@ -266,11 +139,11 @@ def generate_top(
             part = plan.parts[s]
             if k or j:
                 prev = plan.exits[k - 1].stages[-1] if j == 0 else e.stages[j - 1]
-                src = _link(
+                src = stream_link(
                     t, src, fmt, part.inp, plan.fifo_depths.get(f"{prev}->{s}", 2), f"{prev}_{s}"
                 )
             out_b = t.bundle(f"{s}_o", part.out.width)
-            t.inst(mods[s], {}, f"u_{s}", [*_conn("in0", src), *_conn("out0", out_b)])
+            t.inst(mods[s], {}, f"u_{s}", [*connect("in0", src), *connect("out0", out_b)])
             src, fmt = out_b, part.out
         last = e.stages[-1]
         head = plan.parts[e.head]
@@ -278,8 +151,8 @@ def generate_top(
         if e.cbuf:
             fh, fc = t.bundle(f"fork{k}_h", fmt.width), t.bundle(f"fork{k}_c", fmt.width)
             t.inst("stream_fork", {"DW": fmt.width, "LOCKSTEP": 1}, f"u_fork{k}",
-                   [*_conn("s", src), *_conn("m0", fh), *_conn("m1", fc)])  # fmt: skip
-            hin = _link(t, fh, fmt, head.inp, hdepth, f"{last}_{e.head}")
+                   [*connect("s", src), *connect("m0", fh), *connect("m1", fc)])  # fmt: skip
+            hin = stream_link(t, fh, fmt, head.inp, hdepth, f"{last}_{e.head}")
             front = plan.fifo_depths.get(f"{last}->{e.cbuf}")
             cin = t.fifo(fc, fmt.width, front, f"{last}_{e.cbuf}") if front else fc
             t.bundle(f"verdict{k}", 1)
@@ -288,18 +161,18 @@ def generate_top(
             t.inst("cond_buffer", {"DW": fmt.width, "FRAME_BEATS": e.cbuf_beats,
                                    "DEPTH_FRAMES": e.cbuf_frames, "VERDICT_DEPTH": e.verdict_depth,
                                    "SHEDDING": fw},
-                   f"u_{e.cbuf}", [*_conn("s", cin), *_conn("d", f"verdict{k}"),
-                                   *_conn("m", cout), *_conn("f", f"shed{k}")])  # fmt: skip
+                   f"u_{e.cbuf}", [*connect("s", cin), *connect("d", f"verdict{k}"),
+                                   *connect("m", cout), *connect("f", f"shed{k}")])  # fmt: skip
             xin = shed_flags(t, k, e.id_depth, shedding, True)
             src = cout
         else:
-            hin = _link(t, src, fmt, head.inp, hdepth, f"{last}_{e.head}")
+            hin = stream_link(t, src, fmt, head.inp, hdepth, f"{last}_{e.head}")
             xin = shed_flags(t, k, 0, shedding, False)
         hout = t.bundle(f"{e.head}_o", head.out.width)
-        t.inst(mods[e.head], {}, f"u_{e.head}", [*_conn("in0", hin), *_conn("out0", hout)])
+        t.inst(mods[e.head], {}, f"u_{e.head}", [*connect("in0", hin), *connect("out0", hout)])
         one = StreamFormat(head.out.bits, 1, True, head.out.bits, c)
         dname = e.decision or f"argmax{k}"
-        logit = _link(
+        logit = stream_link(
             t,
             hout,
             head.out,
@@ -322,10 +195,10 @@ def generate_top(
         t.inst("exit_unit", {"C": c, "W": e.logit_bits, "WL": wl, "POLICY": e.policy_code,
                              "CW": cw, "IDW": id_bits, "LOGITS": int(logits), "FINAL": int(final),
                              "SHED": fw},
-               f"u_exit{k}", [f".th({thr})", *_conn("s", logit), *_conn("i", f"idq{k}"),
-                              *_conn("x", xin),
-                              *_conn("r", f"rec{k}"), *_conn("v", f"verdict{k}"),
-                              *_conn("n", nxt)])  # fmt: skip
+               f"u_exit{k}", [f".th({thr})", *connect("s", logit), *connect("i", f"idq{k}"),
+                              *connect("x", xin),
+                              *connect("r", f"rec{k}"), *connect("v", f"verdict{k}"),
+                              *connect("n", nxt)])  # fmt: skip
     recs = [f"rec{e.index}" for e in reversed(plan.exits)]
     t.lines.append(f"""  wire [{len(recs)}-1:0] mrg_tready;
   merge #(.N({mp["N"]}), .IDW({mp["IDW"]}), .CW({mp["CW"]}), .PW({mp["PW"]}), .DEPTH({mp["DEPTH"]})) u_merge (
@@ -345,14 +218,14 @@ def generate_top(
         t.lines.append(f"  assign cnt_inc[{e.index}] = out_fire && (out_exit == {ew}'d{e.index});")
     t.lines.append(f"""  axilite_regs #(.N({rp["N"]}), .NT({rp["NT"]}), .TH_INIT({rp["TH_INIT"]}), .AW(12)) u_regs (
     .ap_clk(ap_clk), .ap_rst_n(ap_rst_n),
-    {", ".join(f".s_axilite_{s}(s_axilite_{s})" for s in _AXIL)},
+    {", ".join(f".s_axilite_{s}(s_axilite_{s})" for s in AXIL_SIGNALS)},
     .th(th), .cnt_inc(cnt_inc), .frame_in(in_fire && in_first));""")
     ports = [
         "input wire ap_clk", "input wire ap_rst_n",
         f"input wire [{iw - 1}:0] in_tdata", "input wire in_tvalid", "output wire in_tready",
         f"output wire [{rec.width - 1}:0] out_tdata", "output wire out_tvalid",
         "input wire out_tready",
-        *[f"{d} wire {w}s_axilite_{s}" for s, d, w in _AXIL_DIRS],
+        *[f"{d} wire {w}s_axilite_{s}" for s, d, w in AXIL_PORTS],
     ]  # fmt: skip
     text = "\n".join([
         f"// {name}: the gated accelerator of design {plan.design}, generated by",
@@ -384,32 +257,6 @@ def generate_top(
             "shedding": shedding,
         },
     )
-    write_json(out / "design.json", _describe(design))
+    write_json(out / "design.json", describe_design(design))
     log.info("generated %s (%d sources) under %s", name, len(all_src), out)
     return design
-
-
-_AXIL_DIRS = [
-    ("AWADDR", "input", "[11:0] "), ("AWVALID", "input", ""), ("AWREADY", "output", ""),
-    ("WDATA", "input", "[31:0] "), ("WSTRB", "input", "[3:0] "), ("WVALID", "input", ""),
-    ("WREADY", "output", ""), ("BRESP", "output", "[1:0] "), ("BVALID", "output", ""),
-    ("BREADY", "input", ""), ("ARADDR", "input", "[11:0] "), ("ARVALID", "input", ""),
-    ("ARREADY", "output", ""), ("RDATA", "output", "[31:0] "), ("RRESP", "output", "[1:0] "),
-    ("RVALID", "output", ""), ("RREADY", "input", ""),
-]  # fmt: skip
-_AXIL = [s for s, _, _ in _AXIL_DIRS]
-
-
-def _describe(d: TopDesign) -> dict[str, Any]:
-    p = d.plan
-    return {
-        "top": d.name,
-        "sources": [str(s) for s in d.sources],
-        "input": {"width": d.input.width, "format": p.parts[p.exits[0].stages[0]].inp.__dict__},
-        "record": {**d.record.__dict__, "width": d.record.width},
-        "fifo_depths": p.fifo_depths,
-        "depth_source": p.depth_source,
-        "exits": [{k: v for k, v in e.__dict__.items()} for e in p.exits],
-        "thresholds": d.thresholds,
-        **d.meta,
-    }

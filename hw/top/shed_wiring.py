@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from exitflow.hw.top.generate import _Text
+    from exitflow.hw.top.top_text import TopText
 
 __all__ = ["merge_remap", "shed_flags"]
 
 
-def shed_flags(t: _Text, k: int, depth: int, shedding: bool, cbuf: bool) -> str:
+def shed_flags(t: TopText, k: int, depth: int, shedding: bool, cbuf: bool) -> str:
     """The stream exit unit k reads shed flags from: buffer k's flags through a FIFO as deep as
     the segment's id FIFO (a flag's frame stays in the segment until its exit unit retires it),
     or constant 0 (no shedding, or no buffer at exit k)."""
@@ -31,7 +31,7 @@ def shed_flags(t: _Text, k: int, depth: int, shedding: bool, cbuf: bool) -> str:
     return f"shedx{k}"
 
 
-def merge_remap(t: _Text, width: int, low: int, class_bits: int, payload_bits: int) -> None:
+def merge_remap(t: TopText, width: int, low: int, class_bits: int, payload_bits: int) -> None:
     """Declare `mrg_o_tdata` (before the merge, the last line so far) and drive out_tdata from
     it: the merge gives {logits, forced, class, 0, exit, id} (low = id + exit bits), the record
     is {logits, class, forced, exit, id} of `width` bits."""
