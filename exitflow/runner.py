@@ -124,16 +124,12 @@ def input_digests(step: Step, run: Run) -> tuple[dict[str, str | None], dict[str
     return files, config
 
 
-# steps that work on the configured design even with flow.dse (the search's own inputs)
-_CONFIGURED = ("train", "explore", "dse")
-
-
 @contextlib.contextmanager
 def _step_config(st: Step, run: Run) -> Iterator[None]:
     """run.cfg is the config `st` works on while inside: the chosen design's with flow.dse
-    (exitflow.step_explore.design_config), except for train, explore and dse."""
+    (exitflow.step_explore.design_config), except for steps with Step.configured_design."""
     design = None
-    if st.name not in _CONFIGURED:
+    if not st.configured_design:
         from exitflow.step_explore import design_config
 
         design = design_config(run.cfg, run.layout)

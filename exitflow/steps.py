@@ -41,6 +41,9 @@ class Step:
             resume from (training resumes from train/last.pt); --force starts afresh.
         in_place: given the run, True when the step resumes over its existing outputs (a build
             restarted from hw.start_step) instead of replacing them.
+        configured_design: works on the config as written even with flow.dse (the search's own
+            inputs: train, explore, dse); every other step sees the design the search chose
+            (exitflow.step_explore.design_config).
     """
 
     name: str
@@ -55,6 +58,7 @@ class Step:
     always: bool = False
     resumes: bool = False
     in_place: Callable[[Any], bool] | None = None
+    configured_design: bool = False
 
     def function(self) -> Callable[[Any], Any]:
         """The function doing the work (imports its module)."""
@@ -129,6 +133,7 @@ _STEP_LIST = [
         ignore=("train.threads", "train.device"),
         options=("data_root",),
         resumes=True,
+        configured_design=True,
     ),
     Step(
         "explore",
@@ -146,6 +151,7 @@ _STEP_LIST = [
             "hw.stop_step",
         ),
         options=("data_root",),
+        configured_design=True,
     ),
     Step(
         "calibrate",
@@ -214,6 +220,7 @@ _STEP_LIST = [
         writes=("dse_dir",),
         config=("dse", "hw"),
         ignore=("dse.workers", "dse.ray_address", "hw.workers", "hw.start_step", "hw.stop_step"),
+        configured_design=True,
     ),
     Step(
         "report",
