@@ -17,17 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import exitflow
+from exitflow.tiny_design import tiny_design
 
 # the tiny design: learns the synthetic patterns to about 95 % in a few seconds
-TINY: dict[str, Any] = {
-    "name": "api-flow-tiny",
-    "dataset": {"name": "synthetic", "synthetic_samples": 2000},
-    "model": {"preset": "tiny"},
-    "train": {"epochs": 3, "batch_size": 64, "threads": 1},
-    "policy": {"kind": "margin", "max_accuracy_drop": 0.05},
-    "hw": {"target_fps": 20000, "verify_samples": 20, "verify_step_samples": 5},
-    "sim": {"size_buffers": False},
-}
+TINY = tiny_design("api-flow-tiny")
 
 
 def describe(result: Any, run_dir: Path) -> str:

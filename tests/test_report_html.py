@@ -10,7 +10,6 @@ import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -18,16 +17,9 @@ import pytest
 import exitflow
 from exitflow.report_html import fmt_headline
 from exitflow.step_report import summarise
+from exitflow.tiny_design import tiny_design
 
-TINY: dict[str, Any] = {  # examples/api_flow.py's tiny design
-    "name": "report-html-tiny",
-    "dataset": {"name": "synthetic", "synthetic_samples": 2000},
-    "model": {"preset": "tiny"},
-    "train": {"epochs": 3, "batch_size": 64, "threads": 1},
-    "policy": {"kind": "margin", "max_accuracy_drop": 0.05},
-    "hw": {"target_fps": 20000, "verify_samples": 20, "verify_step_samples": 5},
-    "sim": {"size_buffers": False},
-}
+TINY = tiny_design("report-html-tiny")  # examples/api_flow.py's tiny design
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(
     CHROMIUM is None,
