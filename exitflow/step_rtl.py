@@ -15,9 +15,7 @@ Its pieces are public so that benchmarks/bench_rtl.py measures exactly what the 
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import logging
 import math
 import time
@@ -36,6 +34,7 @@ from exitflow.core.errors import (
 from exitflow.core.files import write_bytes, write_json, write_text
 from exitflow.hw.rtl_config import CosimMode, RtlConfig
 from exitflow.results import RtlResult
+from exitflow.rtl_top_dirs import prune_stale_tops, top_key
 from exitflow.run import Run
 from exitflow.sim.arrival import arrival_cycles
 from exitflow.sim.config import SimConfig
@@ -87,6 +86,7 @@ def cosim_step(run: Run) -> RtlResult:
         if rc.cosim == CosimMode.REQUIRED:
             raise
         return _skip(run, str(exc), "fix the above, or set rtl.cosim: skip to skip on purpose")
+    prune_stale_tops(run, design.rtl_dir)  # earlier settings' tops: hundreds of MB each
     desc = load_hwdesc(lay.hwdesc)
     with np.load(lay.reference) as data:
         ref = {k: data[k] for k in data.files}
@@ -189,23 +189,6 @@ def prepare(
     design.meta["verilator_seconds"] = round(secs, 2)
     design.meta["verilator_cached"] = bool(model.cached)
     return design, model
-
-
-def top_key(run_dir: str | Path, *, id_bits: int, sim_report: str | Path | None = None) -> str:
-    """Digest of what the generated top depends on (hwdesc, the simulator's sizing, id width,
-    the generator's Python source): `prepare` generates under build/rtl/top-<key>/, so a top
-    regenerated with other settings (another frame count, depths) never overwrites the sources
-    of one being built or simulated, and the same settings find their Verilator build again."""
-    from exitflow.hw.top.generate import GENERATOR_SOURCES
-
-    run = Path(run_dir).resolve()
-    h = hashlib.sha256((run / "build" / "hwdesc.json").read_bytes())
-    rep = Path(sim_report) if sim_report is not None else run / "sim" / "report.json"
-    sizing = json.loads(rep.read_text()).get("sizing") if rep.is_file() else None
-    h.update(json.dumps({"id_bits": id_bits, "sizing": sizing}, sort_keys=True).encode())
-    for source in GENERATOR_SOURCES:  # every module that shapes the generated text
-        h.update(source.read_bytes())
-    return h.hexdigest()[:12]
 
 
 def compare_reference(res: Any, ref: dict[str, np.ndarray]) -> dict[str, Any]:
