@@ -28,7 +28,6 @@ __all__ = [
     "FRACTION_KEYS",
     "Topology",
     "compose",
-    "correct",
     "resource_fraction",
 ]
 
@@ -200,27 +199,6 @@ def compose(
     )
     hwdesc_from_dict(desc.to_dict(), "a dse candidate")  # the reader's checks
     return desc, total
-
-
-def correct(name: str, res: dict[str, float], synth: dict[str, Any] | None) -> tuple[dict, str]:
-    """FINN's estimate of partition `name` corrected by its yosys/FINN ratios in synth.json
-    (measured at the built folding), and FF from its yosys FF per LUT; where FINN estimates
-    none of a resource yosys counts (no ratio: FINN gives its RTL MVU 0 LUTs), yosys's count at
-    the built folding. (res, "finn") where synth.json has no entry for it."""
-    entry = (synth or {}).get("parts", {}).get(name)
-    if not entry or "yosys_over_finn" not in entry:
-        return dict(res), "finn"
-    ratios = entry["yosys_over_finn"] or {}
-    ys = entry.get("yosys", {})
-    out = {k: v * float(ratios[k]) if ratios.get(k) is not None else v for k, v in res.items()}
-    for k, r in ratios.items():
-        if r is None and k != "FF" and ys.get(k) and not res.get(k):
-            out[k] = float(ys[k])
-    if ys.get("LUT") and out.get("LUT"):
-        out["FF"] = out["LUT"] * float(ys.get("FF", 0.0)) / float(ys["LUT"])
-    elif ys.get("FF"):
-        out["FF"] = float(ys["FF"])
-    return out, "yosys"
 
 
 def resource_fraction(res: dict[str, float], board: dict[str, int]) -> tuple[float, str]:

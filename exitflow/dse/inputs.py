@@ -20,7 +20,8 @@ from exitflow.core.errors import PrerequisiteError
 from exitflow.core.outputs import Outputs, load_outputs
 from exitflow.core.policies import load_policy, policy_dict
 from exitflow.dse.cache import DiskCache, digest, file_digest
-from exitflow.dse.compose import FRACTION_KEYS, Topology, correct
+from exitflow.dse.compose import FRACTION_KEYS, Topology
+from exitflow.dse.correction import correct
 from exitflow.dse.executor import Executor
 from exitflow.dse.partfold import fold_partition
 from exitflow.layout import RunLayout
