@@ -1,8 +1,11 @@
 """The search space: which exits, which thresholds, which per-stage folding targets.
 
 - Thresholds are points of the calibrated trade-off curve (exitflow.quant.calibrate's
-  `tradeoff_curve` on the validation outputs) plus the calibrated policy itself, kept when their
-  validation accuracy is within the allowed drop from the final exit.
+  `tradeoff_curve` on the validation outputs), the calibrated policy itself, and the policy
+  calibrated afresh (exitflow.quant.calibrate's accuracy-drop search) at `DROP_LADDER` steps
+  up to the allowed drop, kept when their validation accuracy is within the allowed drop from
+  the final exit. The curve is one family of cuts (fmnist3: nothing cheaper than the
+  calibrated point within 0.3 points); the per-drop searches are what reach cheaper points.
 - Exits: every subset of the non-final exits (a left-out exit never fires and has no head,
   decision unit or buffer in hardware).
 - Folding: stage k is folded for a frame rate F x r_k, r_k = max(floor, slack x P_k) with P_k
@@ -21,9 +24,36 @@ from typing import Any
 import numpy as np
 
 from exitflow.core.outputs import Outputs
-from exitflow.core.policies import PolicySpec, apply_policy, integer_threshold, threshold_from_json
+from exitflow.core.policies import (
+    PolicySpec,
+    apply_policy,
+    integer_threshold,
+    threshold_from_json,
+    threshold_to_json,
+)
 
 __all__ = ["CycleGrid", "ThresholdPoint", "point_on", "stage_reach", "threshold_points"]
+
+DROP_LADDER = 4  # calibrations at drop x 1/4, 2/4, 3/4, 1 of the allowed accuracy drop
+
+
+def _recalibrated(outputs: Outputs, kind: str, params: dict, max_drop: float) -> list[list]:
+    """Thresholds (JSON) of the policy calibrated for accuracy drops up to `max_drop`."""
+    from exitflow.core.kinds import PolicyKind
+    from exitflow.quant.calibrate import calibrate
+    from exitflow.quant.config import PolicyConfig
+
+    if max_drop <= 0:
+        return []
+    extra = {k: params[k] for k in ("patience", "voting_k") if k in params}
+    out = []
+    for i in range(1, DROP_LADDER + 1):
+        cfg = PolicyConfig(
+            kind=PolicyKind(kind), max_accuracy_drop=max_drop * i / DROP_LADDER, **extra
+        )
+        spec, _ = calibrate(outputs, cfg)
+        out.append([threshold_to_json(t) for t in spec.thresholds])
+    return out
 
 
 @dataclass(frozen=True)
@@ -89,6 +119,7 @@ def threshold_points(
     final_acc = float(np.mean(outputs.logits[:, -1].argmax(-1) == outputs.labels))
     floor = final_acc - max_drop - 1e-12
     curve = [p["thresholds"] for p in tradeoff_curve(outputs, kind, params)]
+    curve += _recalibrated(outputs, kind, params, max_drop)
     subsets = [tuple(range(num))]
     if search_exits:
         subsets = [c for r in range(num, -1, -1) for c in itertools.combinations(range(num), r)]
