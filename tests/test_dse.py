@@ -55,7 +55,7 @@ def test_search_writes_front_sweep_and_a_buildable_design(searched):
     assert st["candidates"] > 0 and st["simulated_designs"] > 0 and st["partition_foldings"] > 0
     chosen = rep["chosen"]
     assert chosen is not None and chosen["resource_fraction"] <= 1.0
-    assert chosen["keep"] == [0] and chosen["fps"] > 0  # buildable: every exit kept
+    assert set(chosen["keep"]) <= {0} and chosen["fps"] > 0  # any exit subset builds
     # the front: nobody on it is beaten on every objective by another simulated design
     front = rep["pareto_front"]
     for a in front:
@@ -253,6 +253,34 @@ def test_forced_frames_are_scored_at_the_exit_they_left_at():
     assert c.accuracy == pytest.approx(0.9 - (np.mean(base) - np.mean(right)))
 
 
+def test_shedding_design_serves_at_the_fastest_rate_within_the_accuracy_drop():
+    """Saturated, a shedding design forces frames of an ordinary stream out too; it is judged at
+    the fastest arrival rate of its ladder whose forced frames keep the accuracy allowed."""
+    from exitflow.dse.candidates import score_forced
+
+    rng = np.random.default_rng(1)
+    logits = rng.integers(-50, 50, size=(100, 2, 4))
+    labels = np.argmax(logits[:, 1], axis=1)  # the final exit is always right
+    c = _cand(1000.0, 0.5, shedding=True)
+    policy = c.point.exit_index
+    many, few = policy.copy(), policy.copy()
+    many[50:90] = 0  # at the full rate 40 continuing frames are forced out
+    few[50:52] = 0  # at 0.9 of it two are
+    rates = [(1.0, many, 1000.0, 100), (0.9, few, 900.0, 111), (0.8, policy, 800.0, 125)]
+    c.sim = {
+        "ladder": [{"service_fraction": f, "exit_index": ex.tolist(), "fps": fps,
+                    "period_cycles": period, "forced": int((ex != policy).sum())}
+                   for f, ex, fps, period in rates],
+        "saturated_fps": 1000.0,
+    }  # fmt: skip
+    lost = [np.mean(np.argmax(logits[np.arange(100), ex], 1) == labels) for _, ex, _, _ in rates]
+    # allowed: anything that loses at most what two forced frames lose
+    score_forced(c, logits, labels, 2, min_accuracy=0.9 - (lost[2] - lost[1]) - 1e-12)
+    assert c.sim["service_fraction"] == 0.9 and c.sim["period_cycles"] == 111
+    assert c.fps == 900.0 and c.accuracy == pytest.approx(0.9 - (lost[2] - lost[1]))
+    assert [t["service_fraction"] for t in c.sim["service"]] == [1.0, 0.9, 0.8]
+
+
 def test_pareto_front_drops_dominated_designs():
     a, b, c = _cand(1000.0, 0.5), _cand(900.0, 0.6), _cand(1100.0, 0.7)
     assert pareto_front([a, b, c]) == [a, c]
@@ -334,7 +362,8 @@ def test_the_build_reproduces_the_chosen_folding(searched):
 
 
 def test_yosys_counts_correct_finn_estimates_and_add_flip_flops():
-    from exitflow.dse.compose import correct, resource_fraction
+    from exitflow.dse.compose import resource_fraction
+    from exitflow.dse.correction import correct
 
     finn = {"LUT": 1000.0, "BRAM_18K": 4.0, "URAM": 0.0, "DSP": 10.0}
     synth = {"parts": {"stage0": {"yosys": {"LUT": 1200.0, "FF": 2400.0, "BRAM_18K": 2, "DSP": 10},
@@ -354,6 +383,35 @@ def test_yosys_counts_correct_finn_estimates_and_add_flip_flops():
     board = {"LUT": 53200, "FF": 106400, "BRAM_18K": 280, "URAM": 0, "DSP": 220}
     frac, key = resource_fraction({**got, "FF": 106400.0}, board)
     assert (frac, key) == (1.0, "FF")  # FF counts once yosys gives it
+
+
+def test_yosys_luts_follow_the_mvu_parallelism_between_two_synthesised_foldings():
+    """FINN gives its RTL MVU no LUTs; yosys's LUTs grow with the DSPs. With a stage and its
+    baseline twin synthesised at two DSP counts, a folding yosys never saw gets the slope per
+    DSP and the rest scaled by FINN's LUT estimate; the built folding keeps yosys's count."""
+    from exitflow.dse.correction import correct, lut_per_dsp
+
+    def part(lut, dsp):
+        return {"yosys": {"LUT": lut, "FF": 2 * lut, "BRAM_18K": 0, "DSP": dsp},
+                "finn": {"LUT": 1000.0, "DSP": float(dsp)},
+                "yosys_over_finn": {"LUT": lut / 1000, "FF": None, "BRAM_18K": None,
+                                    "DSP": 1.0}}  # fmt: skip
+
+    head = {"yosys": {"LUT": 173, "FF": 363, "BRAM_18K": 9, "DSP": 2},
+            "finn": {"LUT": 0.0, "DSP": 2.0},
+            "yosys_over_finn": {"LUT": None, "FF": None, "BRAM_18K": 1.125, "DSP": 1.0}}  # fmt: skip
+    synth = {"parts": {"stage1": part(6400, 36), "base_stage1": part(3400, 18), "head1": head}}
+    assert lut_per_dsp(synth) == pytest.approx(3000 / 18)
+    built, src = correct("stage1", {"LUT": 1000.0, "DSP": 36.0}, synth)
+    assert src == "yosys" and built["LUT"] == pytest.approx(6400) and built["FF"] == 12800
+    # 400 LUTs outside the MVU's per-DSP part, scaled by FINN's LUTs; 3000/18 per DSP
+    fewer, _ = correct("stage1", {"LUT": 500.0, "DSP": 9.0}, synth)
+    assert fewer["LUT"] == pytest.approx(200 + 9 * 3000 / 18)
+    assert fewer["FF"] == pytest.approx(2 * fewer["LUT"])
+    # a head's whole count is smaller than the slope allows: its own LUTs per DSP instead
+    one, _ = correct("head1", {"LUT": 0.0, "BRAM_18K": 8.0, "DSP": 1.0}, synth)
+    assert one["LUT"] == pytest.approx(173 / 2)
+    assert lut_per_dsp({"parts": {"stage1": part(6400, 36)}}) is None
 
 
 def test_never_threshold_is_above_every_margin_and_positive_in_the_register():

@@ -16,7 +16,7 @@ import numpy as np
 
 from exitflow.core.hwdesc_load import hwdesc_from_dict
 from exitflow.dse.compose import Topology, compose, resource_fraction
-from exitflow.dse.evaluate import evaluate_design, no_exit_fps
+from exitflow.dse.evaluate import evaluate_design, no_exit_fps, service_ladder
 from exitflow.dse.space import CycleGrid, ThresholdPoint, stage_reach
 
 __all__ = [
@@ -92,6 +92,8 @@ class Candidate:
             out["no_exit_fps_worst"] = self.worst_fps
             if self.shedding:
                 out["forced_frames"] = self.sim.get("forced", 0)
+                out["arrival_period_cycles"] = self.sim.get("period_cycles")
+                out["service_fraction"] = self.sim.get("service_fraction")
         return out
 
 
@@ -178,22 +180,43 @@ def fill(cand: Candidate, topo: Topology, ests: dict[str, dict], policy: dict, f
 def simulate_job(
     desc: dict[str, Any], exit_index: list[int], shedding: bool = False
 ) -> dict[str, Any]:
-    """A pool job: simulate a composed design on an exit sequence (evaluate_design)."""
-    return evaluate_design(
-        hwdesc_from_dict(desc, "a dse candidate"), np.asarray(exit_index), shedding
-    )
+    """A pool job: simulate a composed design on an exit sequence (evaluate_design); a
+    shedding design at every rate of its service ladder (service_ladder)."""
+    hw = hwdesc_from_dict(desc, "a dse candidate")
+    if shedding:
+        return service_ladder(hw, np.asarray(exit_index))
+    return evaluate_design(hw, np.asarray(exit_index), shedding)
 
 
-def score_forced(c: Candidate, logits: np.ndarray, labels: np.ndarray, num_exits: int) -> None:
-    """A shedding candidate's validation accuracy with its forced frames taking the top-1 of the
-    exit they left at (the point's accuracy minus what forcing lost on the simulated frames)."""
-    if not c.sim or "exit_index" not in c.sim:
-        return
-    ex = np.asarray(c.sim["exit_index"], np.int64)
+def _forced_accuracy(c: Candidate, sim: dict, logits: np.ndarray, labels: np.ndarray,
+                     num_exits: int) -> float:  # fmt: skip
+    """Validation accuracy with the forced frames of `sim` taking the top-1 of the exit they
+    left at (the point's accuracy minus what forcing lost on the simulated frames)."""
+    ex = np.asarray(sim["exit_index"], np.int64)
     n = len(ex)
     kept = np.asarray([*c.point.keep, num_exits - 1])
-    orig = kept[ex]
     rows = np.arange(n)
-    got = np.argmax(logits[rows, orig], axis=1) == labels[:n]
+    got = np.argmax(logits[rows, kept[ex]], axis=1) == labels[:n]
     policy = np.argmax(logits[rows, c.point.exit_index[:n]], axis=1) == labels[:n]
-    c.sim["accuracy"] = c.point.accuracy - float(np.mean(policy) - np.mean(got))
+    return c.point.accuracy - float(np.mean(policy) - np.mean(got))
+
+
+def score_forced(c: Candidate, logits: np.ndarray, labels: np.ndarray, num_exits: int,
+                 min_accuracy: float = 0.0) -> None:  # fmt: skip
+    """A shedding candidate's figures at the fastest rate of its service ladder whose accuracy
+    (forced frames scored at the exit they left at) is at least `min_accuracy` (the slowest
+    rate where none is): `sim` becomes that rate's figures, with `accuracy`, the saturated
+    no-shedding `saturated_fps` and every rate tried (`service`)."""
+    if not c.sim:
+        return
+    ladder = c.sim.get("ladder") or ([c.sim] if "exit_index" in c.sim else [])
+    if not ladder:
+        return
+    tried = []
+    for r in ladder:
+        acc = _forced_accuracy(c, r, logits, labels, num_exits)
+        tried.append({"service_fraction": r.get("service_fraction", 1.0), "fps": r["fps"],
+                      "forced": r.get("forced", 0), "accuracy": acc})  # fmt: skip
+    pick = next((i for i, t in enumerate(tried) if t["accuracy"] >= min_accuracy), len(tried) - 1)
+    c.sim = {**ladder[pick], "accuracy": tried[pick]["accuracy"], "service": tried,
+             "saturated_fps": c.sim.get("saturated_fps")}  # fmt: skip

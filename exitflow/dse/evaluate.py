@@ -5,20 +5,33 @@ validation set under the candidate's thresholds; the test set is kept for the fi
 Worst-case throughput (no frame exits) is the static dataflow's f_clk / largest initiation
 interval of any partition or buffer; with load shedding (exitflow.sim.shedding) a design sheds
 frames at an exit whose buffer is full, so its validation run may force frames out early (their
-exits are returned, so the caller can score them) and its no-exit stream is simulated. A throughput above f_clk / (cycles per frame of stage 0,
+exits are returned, so the caller can score them) and its no-exit stream is simulated. A
+shedding design is judged at a service rate, not saturated: saturated, every buffer in front
+of a busy stage fills and sheds frames of an ordinary stream too. `service_ladder` simulates
+it with frames arriving periodically at fractions of its own saturated throughput without
+shedding (`SERVICE_LADDER`), so the caller can keep the fastest rate whose forced frames
+cost no more accuracy than allowed. A throughput above f_clk / (cycles per frame of stage 0,
 which every frame passes) is a bug and raises.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from exitflow.core.errors import SimulationError
 from exitflow.core.hwdesc import HwDesc
+from exitflow.sim.design import model_from_hwdesc
+from exitflow.sim.shedding import noexit_fps
 
-__all__ = ["BoundError", "evaluate_design", "no_exit_fps"]
+__all__ = ["SERVICE_LADDER", "BoundError", "evaluate_design", "no_exit_fps", "service_ladder"]
+
+# arrival rates a shedding design is tried at, as fractions of its saturated no-shedding rate
+SERVICE_LADDER = (1.0, 0.97, 0.94, 0.9, 0.85)
+WORST_FRAMES = 400  # saturated no-exit frames for a shedding design's worst-case throughput
 
 
 class BoundError(SimulationError):
@@ -33,20 +46,24 @@ def no_exit_fps(desc: HwDesc) -> float:
 
 
 def evaluate_design(
-    desc: HwDesc, exit_index: np.ndarray, shedding: bool = False, timing: Any = None
+    desc: HwDesc,
+    exit_index: np.ndarray,
+    shedding: bool = False,
+    timing: Any = None,
+    period_cycles: int | None = None,
+    worst: bool = True,
 ) -> dict[str, Any]:
-    """fps, latency (p50/p99 in µs) and the no-exit fps of `desc` on `exit_index`; with
-    `shedding`, also the frames forced out (and every frame's exit) and the no-exit stream's
-    throughput with shedding. `timing`: measured partition timing (exitflow.sim.rtl_timing)."""
-    from dataclasses import replace
-
+    """fps, latency (p50/p99 in µs) and the no-exit fps of `desc` on `exit_index` (saturated,
+    or one frame every `period_cycles`); with `shedding`, also the frames forced out (and every
+    frame's exit) and, with `worst`, the no-exit stream's throughput with shedding (saturated).
+    `timing`: measured partition timing (exitflow.sim.rtl_timing)."""
     from exitflow.sim.analysis import latency, throughput_fps
-    from exitflow.sim.design import model_from_hwdesc
     from exitflow.sim.run import simulate
-    from exitflow.sim.shedding import noexit_fps
 
     model = replace(model_from_hwdesc(desc, timing=timing), shedding=shedding)
-    r = simulate(model, exit_index, keep_events=False)
+    n = len(exit_index)
+    arrival = None if period_cycles is None else np.arange(n, dtype=np.int64) * period_cycles
+    r = simulate(model, exit_index, arrival, keep_events=False)
     fps = throughput_fps(r, desc.clock_mhz)
     first = desc.stage_order()[0]
     ceiling = desc.clock_mhz * 1e6 / first.cycles_per_frame
@@ -63,10 +80,34 @@ def evaluate_design(
         "no_exit_fps": no_exit_fps(desc),
         "frames": len(exit_index),
         "shedding": bool(shedding),
+        "period_cycles": period_cycles,
     }
     if shedding:
         forced = np.asarray(r.forced, dtype=bool)
         out["forced"] = int(forced.sum())
         out["exit_index"] = np.asarray(r.exit_index).astype(int).tolist()
-        out["no_exit_fps_shedding"] = noexit_fps(model, frames=400)
+        if worst:
+            out["no_exit_fps_shedding"] = noexit_fps(model, frames=WORST_FRAMES)
     return out
+
+
+def service_ladder(desc: HwDesc, exit_index: np.ndarray, timing: Any = None) -> dict[str, Any]:
+    """A shedding design at each `SERVICE_LADDER` arrival rate down to the first that forces no
+    frame out: `ladder` holds evaluate_design's figures per rate (fastest first, each with its
+    `service_fraction`), `saturated_fps` the design's saturated throughput without shedding
+    that the rates are fractions of."""
+    plain = evaluate_design(desc, exit_index, False, timing)
+    cycles = desc.clock_mhz * 1e6 / plain["fps"]
+    ladder = []
+    for frac in SERVICE_LADDER:
+        period = max(1, math.ceil(cycles / frac))
+        r = evaluate_design(desc, exit_index, True, timing, period_cycles=period, worst=False)
+        r["service_fraction"] = frac
+        ladder.append(r)
+        if r["forced"] == 0:  # nothing forced: slower rates only lose throughput
+            break
+    model = replace(model_from_hwdesc(desc, timing=timing), shedding=True)
+    worst = noexit_fps(model, frames=WORST_FRAMES)
+    for r in ladder:
+        r["no_exit_fps_shedding"] = worst
+    return {"ladder": ladder, "saturated_fps": plain["fps"]}

@@ -10,7 +10,9 @@ The search ranks on validation frames; these figures are the final ones, on the 
   it, the baseline's best case. `gain_vs_best_baseline_in_budget` is the plain ratio to the
   fastest baseline that fits the budget, whatever fraction it uses.
 - `accuracy_drop_points`: the final exit's test accuracy minus the chosen design's (forced
-  frames, with shedding, scored at the exit they left at), in points.
+  frames, with shedding, scored at the exit they left at), in points. A shedding design is
+  run with frames arriving at the rate the search chose for it (exitflow.dse.evaluate's
+  service ladder), not saturated.
 - `resource_fraction_at_equal_throughput`: the least resource fraction of a gated design whose
   test-set throughput reaches the baseline's (the fastest that fits the budget), over that
   baseline's fraction.
@@ -49,7 +51,9 @@ def _test_run(c: Candidate, inp: Any, test: Outputs, timing: Any) -> dict[str, A
     tp = point_on(test, inp.kind, inp.params, c.point.keep, list(c.point.thresholds))
     ex = remap(tp.exit_index, c.point.keep, n_exits)
     desc = hwdesc_from_dict(c.desc or {}, "the chosen design")
-    r = evaluate_design(desc, ex, shedding=c.shedding, timing=timing)
+    # a shedding design serves at the arrival rate the search chose for it (its service ladder)
+    period = (c.sim or {}).get("period_cycles") if c.shedding else None
+    r = evaluate_design(desc, ex, shedding=c.shedding, timing=timing, period_cycles=period)
     sim_ex = np.asarray(r.pop("exit_index", ex), np.int64)
     kept = np.asarray([*c.point.keep, n_exits - 1])
     rows = np.arange(len(sim_ex))

@@ -7,7 +7,8 @@ hw.cond_buffer_frames, and hw.folding_overrides with every PE/SIMD the search's 
 (so the build reproduces it exactly, also where the search raised FINN's mvau_wwidth_max),
 hw.keep_exits (the chosen non-final exits; null when it keeps every exit, and the thresholds of
 left-out exits are inf) and hw.load_shedding (enabled when the chosen design sheds, else
-disabled: the design as it was simulated). dse/design.yaml is the run's config with the overlay merged: `exitflow build -c
+disabled: the design as it was simulated; a shedding design also sets sim.arrival periodic at
+the rate the search served it at). dse/design.yaml is the run's config with the overlay merged: `exitflow build -c
 <run>/dse/design.yaml -o <run>` builds it (calibrate and export rerun for the new thresholds).
 """
 
@@ -39,7 +40,7 @@ def overlay(c: Candidate, topo: Topology, folds: dict[tuple[str, int], dict], cl
             overrides[name] = {node: dict(v) for node, v in fold.items()}
     non_final = len(topo.exit_after) - 1
     keep = None if len(c.point.keep) == non_final else sorted(int(e) for e in c.point.keep)
-    return {
+    out: dict[str, Any] = {
         "policy": {"thresholds": list(c.point.thresholds)},
         "hw": {
             "target_fps": round(fps, 3),
@@ -50,6 +51,10 @@ def overlay(c: Candidate, topo: Topology, folds: dict[tuple[str, int], dict], cl
             "folding_overrides": overrides,
         },
     }
+    period = (c.sim or {}).get("period_cycles")
+    if c.shedding and period:  # simulated as the search judged it: at its service rate
+        out["sim"] = {"arrival": "periodic", "period_cycles": int(period)}
+    return out
 
 
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

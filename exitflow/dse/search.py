@@ -197,7 +197,7 @@ def _search(inp: Inputs, cfg: DseConfig, cache: DiskCache, executor, start: floa
     simulated = _simulate(inp, cfg, cache, executor, folder, finals)
     final_acc = float(np.mean(out.logits[:, -1].argmax(-1) == out.labels))
     for c in simulated:
-        score_forced(c, out.logits, out.labels, len(topo.exit_after))
+        score_forced(c, out.logits, out.labels, len(topo.exit_after), final_acc - drop - 1e-12)
     sims = [c for c in simulated if c.accuracy >= final_acc - drop - 1e-12]
     front = pareto_front(sims)
     sweep = iso_sweep(sims, base, topo, cfg.budgets, cfg.floor_fraction, cfg.fps_tolerance)
@@ -244,6 +244,11 @@ def _search(inp: Inputs, cfg: DseConfig, cache: DiskCache, executor, start: floa
     return SearchResult(report, chosen, folder.evaluated, len(simulated), folds, base, sims)
 
 
+# raised whenever a simulation job's result changes shape or meaning (2: shedding designs
+# simulated at their service ladder), so cached results of an older job are not reused
+SIM_VERSION = 2
+
+
 def _simulate(inp, cfg, cache, executor, folder, finals: list[Candidate]) -> list[Candidate]:
     topo, n_exits = inp.topo, len(inp.topo.exit_after)
     frames = cfg.sim_frames or len(inp.outputs.labels)
@@ -261,7 +266,7 @@ def _simulate(inp, cfg, cache, executor, folder, finals: list[Candidate]) -> lis
             if c.point.keep:
                 fill(v, topo, ests, policy, inp.fifo_depth, inp.clock_mhz, inp.board_resources)
             ex = remap(c.point.exit_index[:frames], c.point.keep, n_exits)
-            key = digest(v.desc, ex.tolist(), shed)
+            key = digest(v.desc, ex.tolist(), shed, SIM_VERSION)
             variants.append(v)
             keys.append(key)
             jobs.append({"desc": v.desc, "exit_index": ex.tolist(), "shedding": shed})
@@ -281,10 +286,8 @@ def _simulate(inp, cfg, cache, executor, folder, finals: list[Candidate]) -> lis
 
 
 def _choose(sims: list[Candidate], base, cfg: DseConfig) -> tuple[Candidate | None, str]:
-    full = max((len(c.point.keep) for c in sims), default=0)
-    buildable = [c for c in sims if len(c.point.keep) == full]
-    bb = best_baseline(base, cfg.budget)
-    floor_ok = [c for c in buildable if cfg.floor_fraction is None or bb is None
+    bb = best_baseline(base, cfg.budget)  # any exit subset builds (hw.keep_exits)
+    floor_ok = [c for c in sims if cfg.floor_fraction is None or bb is None
                 or c.worst_fps >= cfg.floor_fraction * bb.fps]  # fmt: skip
     if cfg.objective == Objective.RESOURCES:
         ok = [c for c in floor_ok if c.fps >= float(cfg.target_fps or math.inf)]
