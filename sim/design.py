@@ -61,6 +61,8 @@ def _part_nodes(
             measured.out_offsets,
             measured.cycles_per_frame,
             starved=starved,
+            steady=measured.steady_in_offsets or None,
+            paired=measured.paired_in_offsets or None,
         )
         return [(node, None)]
     if not inner or not p.nodes:
@@ -123,8 +125,14 @@ class _Links:
     ) -> None:
         prev = chain.nodes[-1].out_beats if chain.nodes else (chain.prev_out or 0)
         measured = self.timing.partitions.get(p.name) if self.timing is not None else None
-        if first is not None and measured is not None and measured.read_ahead:
-            # the words a partition buffers ahead of its schedule sit in front of it
+        if (
+            first is not None
+            and measured is not None
+            and measured.read_ahead
+            and not measured.steady_in_offsets
+        ):
+            # the words a partition buffers ahead of its schedule sit in front of it (its
+            # steady reads, where measured, take them in the node's own schedule instead)
             first = Link(first.name, first.depth + measured.read_ahead, measured.read_ahead)
         for j, (node, depth) in enumerate(_part_nodes(p, inner, self.timing, prev)):
             if j == 0:

@@ -81,6 +81,7 @@ class NodeState:
         "org",
         "out_rel",
         "ranc",
+        "rb",
         "t",
     )
 
@@ -105,6 +106,11 @@ class NodeState:
         self.ranc: np.ndarray | None = (
             None if t.read_anchor is None else t.read_anchor.astype(dtype)
         )
+        # read j >= the previous frame's last read + rback[j], kept as an offset from in_off
+        # (the rows are solved with in_off subtracted)
+        self.rb: np.ndarray | None = None
+        if t.rback is not None:
+            self.rb = (t.rback - t.in_off).astype(dtype)
         # output beat k depends on input beat k (same beat counts): a plain add, no gather
         self.dep_id = t.in_beats == t.out_beats and bool((t.dep == np.arange(t.out_beats)).all())
 
@@ -119,12 +125,30 @@ class NodeState:
             x0 = max(x0, int(self.R[p - 1, 0]) + t.ranchor)
         if phi >= t.inflight:
             x0 = max(x0, int(self.W[p - t.inflight, -1]) + 1)
+        if t.rback is not None:
+            x0 = max(x0, int(self.R[p - 1, -1] + t.rback[0]))
         return x0
+
+    def steady_bound(self, phi: int) -> list[int] | None:
+        """Each read's bound after the previous frame's last read (rback), in cycles."""
+        if self.t.rback is None or not phi:
+            return None
+        return (self.t.rback + int(self.R[phi - self.org - 1, -1])).tolist()
+
+    def _steady(self, phi: int, row: np.ndarray) -> None:
+        """row (in_off subtracted) >= its bound after the previous frame's last read (rb)."""
+        if self.rb is not None and phi:
+            np.maximum(row, self.rb + self.R[phi - self.org - 1, -1], out=row)
 
     def read_dma(self, phi: int, avail: int) -> None:
         """Row phi of R when only beat 0 waits, until cycle avail (the DMA's closed form)."""
         off = self.in_off if self.ranc is None else self.ranc  # (ranc >= in_off)
         row = np.add(off, max(self.first_bound(phi), avail), out=self.R[phi - self.org])
+        if self.rb is not None:
+            row -= self.in_off
+            self._steady(phi, row)
+            _cummax(row)
+            row += self.in_off
         _check(row, self.limit)
 
     def read(self, phi: int, writes: np.ndarray) -> np.ndarray:
@@ -135,6 +159,7 @@ class NodeState:
             row[0] = x0
         if self.ranc is not None:  # read j >= read 0 + ranc[j] (read 0 = row[0] here)
             np.maximum(row, self.ranc + row[0] - self.in_off, out=row)
+        self._steady(phi, row)
         _cummax(row)
         row += self.in_off
         _check(row, self.limit)
@@ -224,6 +249,7 @@ def _sequential(c: np.ndarray, off: np.ndarray, cons: list[_Consumer], idx: int)
         (k.depth, n.first_bound(idx), np.diff(n.t.in_off).tolist()) for k, n in zip(cons, nodes)
     ]
     rancs = [None if n.ranc is None else n.ranc.tolist() for n in nodes]
+    steady = [n.steady_bound(idx) for n in nodes]
     ys: list[list[int]] = [[] for _ in cons]
     x: list[int] = []
     for j, cj in enumerate(cl):
@@ -232,10 +258,12 @@ def _sequential(c: np.ndarray, off: np.ndarray, cons: list[_Consumer], idx: int)
             if j >= d and y[j - d] + 1 > v:
                 v = y[j - d] + 1
         x.append(v)
-        for (_, first, g), y, ra in zip(readers, ys, rancs):
+        for (_, first, g), y, ra, sb in zip(readers, ys, rancs, steady):
             y.append(max(first, v + 1) if j == 0 else max(y[j - 1] + g[j - 1], v + 1))
             if j and ra is not None:
                 y[j] = max(y[j], y[0] + ra[j])
+            if sb is not None:
+                y[j] = max(y[j], sb[j])
     for n, y in zip(nodes, ys):
         if y[-1] >= n.limit:  # before the store: int32 could not hold it
             raise _CycleOverflow

@@ -57,6 +57,10 @@ class NodeTiming:
     # read schedule), while in_off then paces reads only at their fastest measured rate: a
     # starved pipeline reads each word as it comes, a saturated one at its own pattern
     read_anchor: np.ndarray | None = None
+    # ... and read j of a frame until rback[j] cycles after the previous frame's last read (a
+    # measured steady state: the partition's own buffers take the next frame's first words at
+    # once and refuse the rest until its pipeline has drained the previous frame far enough)
+    rback: np.ndarray | None = None
 
     @classmethod
     def make(cls, name: str, in_beats: int, out_beats: int, ii: int, latency: int) -> NodeTiming:
@@ -106,6 +110,8 @@ class NodeTiming:
         out_off: np.ndarray | Sequence[int],
         ii: int,
         starved: tuple[Sequence[int], Sequence[int]] | None = None,
+        steady: Sequence[int] | None = None,
+        paired: Sequence[int] | None = None,
     ) -> NodeTiming:
         """A node with a measured beat schedule (e.g. FINN's RTL in Verilator) instead of even pacing.
 
@@ -120,6 +126,12 @@ class NodeTiming:
         its latency there (shorter than with back-to-back reads, where the pipeline lags) and
         never comes earlier after the frame's first read than in_off / out_off say; see
         docs/simulator.md, "Measured RTL timing".
+
+        steady: every read of a frame in a saturated steady state, in cycles after the previous
+        frame's last read. Read j then waits until that many cycles (less the starved lag)
+        after the previous frame's last read; the frame's first words are read ahead.
+        paired: the same reads fed as its writer in the top writes (an exit head behind its
+        stage), where they come sooner after the last frame's: read j waits for the smaller.
         """
         i = np.asarray(in_off, dtype=np.int64)
         o = np.asarray(out_off, dtype=np.int64)
@@ -142,7 +154,7 @@ class NodeTiming:
         dlat = o - i[dep]
         eff = int(o[-1])
         rgap0 = int(ii) - int(i[-1])
-        anchor, ranchor, read_anchor, pace = None, 0, None, i
+        anchor, ranchor, read_anchor, pace, lag = None, 0, None, i, 0
         if starved is not None:
             dep, dlat, lag = _starved_deps(name, i, o, starved)
             # the pipeline lags its reads by up to `lag` cycles when they come back to back
@@ -151,6 +163,14 @@ class NodeTiming:
             anchor, ranchor, rgap0 = o, int(ii), max(1, rgap0 - lag)
             gap = int(np.diff(i).min()) if len(i) > 1 else 1
             read_anchor, pace = i, np.arange(len(i), dtype=np.int64) * gap
+        rback = None
+        if steady is not None:
+            sr = np.asarray(steady, dtype=np.int64)
+            pr = sr if paired is None else np.asarray(paired, dtype=np.int64)
+            if sr.shape != i.shape or pr.shape != i.shape or sr[0] < 1 or (np.diff(sr) < 1).any():
+                raise ModelError(f"node {name}: steady reads: {len(i)} increasing cycles >= 1")
+            rback = np.minimum(sr - lag, pr)
+            rgap0 = max(1, int(rback[0]))  # the first read's own bound, as the rest
         return cls(
             name=name,
             in_beats=len(i),
@@ -168,6 +188,7 @@ class NodeTiming:
             anchor=anchor,
             ranchor=ranchor,
             read_anchor=read_anchor,
+            rback=rback,
         )
 
 
@@ -187,6 +208,7 @@ def _starved_deps(
     if (np.diff(si) < 1).any() or (np.diff(so) < 1).any() or so[0] < 1:
         raise ModelError(f"node {name}: the starved schedule must be strictly increasing")
     dep = np.searchsorted(si, so, side="left").astype(np.int64) - 1
+    dep[-1] = len(si) - 1  # the last write follows the last read (as in `make`)
     # never above the saturated schedule's bound: it must stay reproduced exactly
     dlat = np.maximum(np.minimum(so - si[dep], o - i[dep]), 1)
     k_sat = int(np.searchsorted(o, i[-1], side="right"))

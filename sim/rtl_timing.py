@@ -48,6 +48,12 @@ class PartitionTiming:
     # one frame read slowly (the pipeline never lags its input): () when not measured
     starved_in_offsets: tuple[int, ...] = ()
     starved_out_offsets: tuple[int, ...] = ()
+    # the last saturated frame's reads, in cycles after the previous frame's last read: how
+    # its buffers take a frame in steady state (read ahead, then held): () when not measured
+    steady_in_offsets: tuple[int, ...] = ()
+    # an exit head's steady reads (same origin) fed by its stage as in the top: its pipeline
+    # then frees its buffers sooner after a frame's last word than when saturated
+    paired_in_offsets: tuple[int, ...] = ()
 
     @property
     def latency_cycles(self) -> int:
@@ -63,6 +69,8 @@ class PartitionTiming:
             "read_ahead": self.read_ahead,
             "starved_in_offsets": list(self.starved_in_offsets),
             "starved_out_offsets": list(self.starved_out_offsets),
+            "steady_in_offsets": list(self.steady_in_offsets),
+            "paired_in_offsets": list(self.paired_in_offsets),
             "in_offsets": list(self.in_offsets),
             "out_offsets": list(self.out_offsets),
         }
@@ -131,6 +139,13 @@ def rtl_timing_from_dict(d: dict[str, Any], where: str = "timing.json") -> RtlTi
                 f"{w}: starved_in_offsets / starved_out_offsets need as many words as "
                 "in_offsets / out_offsets (or none)"
             )
+        steady = tuple(int(x) for x in p.get("steady_in_offsets", ()))
+        paired = tuple(int(x) for x in p.get("paired_in_offsets", ()))
+        if len(steady) not in (0, len(ins)) or len(paired) not in (0, len(steady)):
+            raise ConfigError(
+                f"{w}: steady_in_offsets (and paired_in_offsets with it) need as many words "
+                "as in_offsets"
+            )
         if "read_ahead" not in p or "starved_in_offsets" not in p:
             log.warning(
                 "%s: measured by an older exitflow (no read_ahead / starved schedule): the "
@@ -139,7 +154,7 @@ def rtl_timing_from_dict(d: dict[str, Any], where: str = "timing.json") -> RtlTi
                 w,
             )
         parts[name] = PartitionTiming(
-            ii, ins, outs, int(p.get("frames_measured", 0)), ahead, s_in, s_out
+            ii, ins, outs, int(p.get("frames_measured", 0)), ahead, s_in, s_out, steady, paired
         )
     arg = d.get("final_argmax")
     final = None

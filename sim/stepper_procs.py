@@ -91,6 +91,7 @@ class ReaderProc(Proc):
         self.last: int | None = None
         self.first: int | None = None  # cycle of the last frame's first read (t.ranchor)
         self.cur = 0
+        self.prev: int | None = None  # the last frame's last read (t.rback)
         self.read_at: dict[int, list[int]] = {}  # frame index -> cycle of each beat read
         self.writer: WriterProc  # set by the WriterProc that pairs with this reader
         self.starved = self.full = 0
@@ -120,6 +121,10 @@ class ReaderProc(Proc):
         if self.j == 0 and self.phi >= k and len(self.writer.frame_end) <= self.phi - k:
             self.full += 1
             return False
+        rb = self.t.rback
+        if rb is not None and self.prev is not None and t < self.prev + int(rb[self.j]):
+            self.full += 1  # the partition's buffers hold the beat back (as K frames would)
+            return False
         if self.inp.items[0] != (self.frames[self.phi], self.j):
             raise AssertionError(f"{self.name} got beat {self.inp.items[0]} out of order")
         self.inp.pops += 1
@@ -132,6 +137,7 @@ class ReaderProc(Proc):
         self.j += 1
         if self.j == self.t.in_beats:
             self.phi, self.j = self.phi + 1, 0
+            self.prev = t
         return True
 
     def waits_on(self) -> list[Proc | None]:  # None: not wired

@@ -35,7 +35,16 @@ def scheduled(draw, t: NodeTiming) -> NodeTiming:
         s_outs = s_first + np.concatenate([[0], np.cumsum(wg)]).astype(np.int64)
         starved = (s_ins, s_outs)
     ii = span + draw(st.integers(1, 6))
-    return NodeTiming.from_schedule(t.name, ins, outs, ii, starved=starved)
+    steady = paired = None
+    if draw(st.booleans()):  # steady reads: some at once, then held (after the last frame's)
+        hg = draw(st.lists(st.integers(1, 12), min_size=t.in_beats - 1, max_size=t.in_beats - 1))
+        steady = draw(st.integers(1, 9)) + np.concatenate([[0], np.cumsum(hg)])
+        if draw(st.booleans()):  # and fed by its writer: some held less
+            sh = st.integers(-9, 3)
+            paired = steady + draw(st.lists(sh, min_size=t.in_beats, max_size=t.in_beats))
+    return NodeTiming.from_schedule(
+        t.name, ins, outs, ii, starved=starved, steady=steady, paired=paired
+    )
 
 
 @st.composite
@@ -96,6 +105,22 @@ def test_starved_schedule_constants():
     for engine in ("fast", "stepper"):
         r = simulate(m, np.zeros(2, np.int64), engine=engine)
         assert (r.start.tolist(), r.finish.tolist()) == ([1, 11], [11, 21]), engine
+
+
+def test_steady_reads_hold_the_next_frame():
+    # steady: the next frame's reads 1, 2, 8, 9 cycles after the last frame's last read,
+    # sooner (5, 6, 7, 7) fed as in the top: read j waits until the smaller after it
+    t = NodeTiming.from_schedule("n", [0, 1, 2, 3], [6, 12], 10, steady=[1, 2, 8, 9],
+                                 paired=[5, 6, 7, 7])  # fmt: skip
+    assert t.rback.tolist() == [1, 2, 7, 7] and t.rgap0 == 1 and t.inflight == 2
+    # worked by hand: frame 0 reads 1-4, writes 7, 13; frame 1 reads 5, 6, then held until
+    # 4 + 7 = 11 (4 cycles counted as full), 12; writes max(12 + 3, 13 + 4) = 17, 23; the
+    # head reads 8, 14 | 18, 24, writes 15 | 25; the merge emits 16 | 26
+    m = _one_node(t)
+    for engine in ("fast", "stepper"):
+        r = simulate(m, np.zeros(2, np.int64), engine=engine)
+        assert (r.start.tolist(), r.finish.tolist()) == ([1, 5], [16, 26]), engine
+        assert r.stalls["n"]["full"] == 4, engine
 
 
 def _one_node(t: NodeTiming) -> Model:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +99,7 @@ def measure_partition(
         read_ahead=read_ahead(ic, ii),
         starved_in_offsets=s_in,
         starved_out_offsets=s_out,
+        steady_in_offsets=tuple(int(x) for x in ic[-1] - ic[-2, -1]),
     )
     log.info(
         "%s in RTL: %d cycles per frame, latency %d (FINN estimates in hwdesc differ)",
@@ -217,6 +219,15 @@ def measure_partition_timing(
         parts[n] = measure_partition(
             d, n, frames=frames, verilator=verilator, jobs=jobs, fed_by=feed
         )
+    for e in d.plan.exits:
+        # a head fed by its stage as in the top: its steady reads there (docs/simulator.md)
+        got = measure_stage_with_head(
+            d, e.stages[-1], e.head, frames=frames + 1, verilator=verilator, jobs=jobs, beats=True
+        )
+        hi = np.asarray(got["head_in"], np.int64).reshape(frames + 1, -1)
+        if hi.shape[1] == len(parts[e.head].in_offsets):
+            paired = tuple(int(x) for x in hi[-1] - hi[-2, -1])
+            parts[e.head] = replace(parts[e.head], paired_in_offsets=paired)
     parts = {n: parts[n] for n in d.plan.parts}
     fa = d.meta.get("final_argmax") or {}
     timing = RtlTiming(
@@ -238,6 +249,7 @@ def measure_stage_with_head(
     frames: int = 5,
     verilator: Verilator | None = None,
     jobs: int = 1,
+    beats: bool = False,
 ) -> dict[str, list[int]]:
     """Stage `stage` with exit head `head` behind it, as the top joins them (its FIFO of the
     top's depth, elem_dwc where the formats differ), simulated as one unit: `frames` frames
@@ -246,7 +258,11 @@ def measure_stage_with_head(
     head's frames' last writes. The steady interval is what the pair runs at in the top when
     nothing else holds it (fmnist3: stage0 + head0 10,274 cycles per frame, stage0 alone 7,259
     and head0 alone 8,687); the simulator's model of the same pair is checked against it
-    (docs/simulator.md, "Measured RTL timing")."""
+    (docs/simulator.md, "Measured RTL timing").
+
+    beats: also return the cycle of every beat (`stage_in`, `stage_out`, `head_in` (the words
+    the head, with its converter, takes from the FIFO), `head_out`; the inner two recorded
+    through a never-stalled `probe` output, so the timing is unchanged)."""
     parts = design.plan.parts
     a, b = parts[stage].out, parts[head].inp
     inp, out = parts[stage].inp, parts[head].out
@@ -267,7 +283,8 @@ def measure_stage_with_head(
 module {top} (
   input ap_clk, input ap_rst_n,
   input [{inp.width - 1}:0] in0_tdata, input in0_tvalid, output in0_tready,
-  output [{out.width - 1}:0] out0_tdata, output out0_tvalid, input out0_tready);
+  output [{out.width - 1}:0] out0_tdata, output out0_tvalid, input out0_tready,
+  output [1:0] probe_tdata, output probe_tvalid, input probe_tready);
   wire [{a.width - 1}:0] s_tdata, q_tdata; wire s_tvalid, s_tready, q_tvalid, q_tready;
   wire [{b.width - 1}:0] h_tdata; wire h_tvalid, h_tready;
   {design.name}_{stage} u_s (.ap_clk(ap_clk), .ap_rst_n(ap_rst_n),
@@ -280,6 +297,8 @@ module {top} (
   {design.name}_{head} u_h (.ap_clk(ap_clk), .ap_rst_n(ap_rst_n),
     .in0_tdata(h_tdata), .in0_tvalid(h_tvalid), .in0_tready(h_tready),
     .out0_tdata(out0_tdata), .out0_tvalid(out0_tvalid), .out0_tready(out0_tready));
+  assign probe_tdata = {{q_tvalid && q_tready, s_tvalid && s_tready}};
+  assign probe_tvalid = |probe_tdata;
 endmodule
 """
     wrapper = design.rtl_dir / "measure" / f"{top}.sv"
@@ -290,7 +309,7 @@ endmodule
         top,
         sources,
         inputs=[StreamPort("in0", inp.width)],
-        outputs=[StreamPort("out0", out.width)],
+        outputs=[StreamPort("out0", out.width), StreamPort("probe", 2)],
         workdir=design.rtl_dir / "verilator",
         verilator=verilator,
         jobs=jobs,
@@ -304,7 +323,17 @@ endmodule
     )
     ic = run.in_cycles["in0"].astype(np.int64).reshape(frames, -1)
     oc = run.out_cycles["out0"].astype(np.int64).reshape(frames, -1)
-    return {
+    got = {
         "stage_first_read_intervals": np.diff(ic[:, 0]).tolist(),
         "head_last_write_intervals": np.diff(oc[:, -1]).tolist(),
     }
+    if beats:
+        mask = np.asarray(run.outputs["probe"]).astype(np.int64)
+        pc = run.out_cycles["probe"].astype(np.int64)
+        got |= {
+            "stage_in": ic.ravel().tolist(),
+            "stage_out": pc[(mask & 1) > 0].tolist(),
+            "head_in": pc[(mask & 2) > 0].tolist(),
+            "head_out": oc.ravel().tolist(),
+        }
+    return got
