@@ -288,8 +288,8 @@ def _adversarial(sim: dict[str, Any] | None) -> dict[str, Any]:
         "latency_max_us": _num((sim.get("latency_us") or {}).get("max")),
         "arrival": sim.get("arrival"),
     }
-    if isinstance(sim.get("adversarial"), dict):  # richer adversarial runs, when the sim has them
-        out["extra"] = sim["adversarial"]
+    if isinstance(sim.get("streams"), dict):  # test set, no exit by policy, hard bursts
+        out["streams"] = sim["streams"]
     return out
 
 

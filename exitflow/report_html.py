@@ -318,21 +318,28 @@ def _adversarial(fig: dict[str, Any]) -> str:
         "arrival": "arrival of the measured run",
     }
     out = _kv(title, "adversarial", fig, labels)
-    extra = fig.get("extra") or {}
-    if extra:
-        out += (
-            "<table>"
+    out += '<p class="note">Every frame forced to the last exit: the throughput early exit cannot improve on.</p>'
+    streams = fig.get("streams") or {}
+    if streams:
+        names = {"test": "test set", "no_exit": "no exit by policy", "hard_bursts": "hard bursts"}
+        rows = "".join(
+            f'<tr data-stream="{k}"><th>{name}</th>'
             + "".join(
-                f"<tr><th>{escape(str(k))}</th><td>{_num(v)}</td></tr>"
-                for k, v in extra.items()
-                if not isinstance(v, (dict, list))
+                f'<td class="num">{_num((streams.get(k) or {}).get(c))}</td>'
+                for c in ("fps", "accuracy", "forced")
             )
-            + "</table>"
+            + "</tr>"
+            for k, name in names.items()
         )
-    return (
-        out + '<p class="note">Every frame forced to the last exit: the throughput '
-        "early exit cannot improve on.</p></section>"
-    )
+        burst = (streams.get("hard_bursts") or {}).get("burst_frames")
+        out += (
+            "<h3>Three streams of the test frames</h3><table><tr><th>stream</th>"
+            "<th>frames/s</th><th>accuracy</th><th>forced out</th></tr>" + rows + "</table>"
+            f'<p class="note">Same frames and arrival; load shedding '
+            f"{'on' if streams.get('shedding') else 'off'}; hard bursts: runs of {_num(burst)} "
+            "frames that go to the last exit.</p>"
+        )
+    return out + "</section>"
 
 
 def _rungs(rungs: list[dict[str, Any]]) -> str:

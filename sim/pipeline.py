@@ -31,6 +31,7 @@ from exitflow.sim.result import RunResult
 from exitflow.sim.run import simulate
 from exitflow.sim.shed_report import apply_load_shedding, forced_counts
 from exitflow.sim.sizing import size_buffers, sizing_probe_count
+from exitflow.sim.streams import stream_figures
 from exitflow.sim.trace import write_trace
 
 log = logging.getLogger(__name__)
@@ -132,6 +133,7 @@ def run_simulation(
             none_exit = size_buffers(model, never_exit(m, model.num_exits), None, task.advance)
         sized = {"exit_sequence": seq.as_dict(), "worst_case": none_exit.as_dict(), "frames": m}
     undersized = find_undersized(model, result, sized)
+    streams = stream_figures(model, outputs, exit_index, pred, arrival, result)
     head = headline(result, desc, outputs.exit_macs)
     info = {
         "design": desc.design,
@@ -141,6 +143,7 @@ def run_simulation(
         "policy": policy_dict(spec),
         "undersized": undersized,
         "load_shedding": shed_info,
+        "streams": streams,
         **(meta or {}),
     }
     rep = build_report(

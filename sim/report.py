@@ -147,6 +147,22 @@ def _shedding_lines(sh: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def _stream_lines(st: dict[str, Any] | None) -> list[str]:
+    """The three streams' figures (sim.streams), or nothing for a report without them."""
+    if not st:
+        return []
+    names = {"test": "test set", "no_exit": "no exit by policy",
+             "hard_bursts": f"hard bursts ({st.get('hard_bursts', {}).get('burst_frames')} frames)"}  # fmt: skip
+    lines = ["## Three streams (same frames and arrival; shedding "
+             f"{'on' if st.get('shedding') else 'off'})", "",
+             "| stream | frames/s | accuracy | forced |", "|---|---|---|---|"]  # fmt: skip
+    for key, name in names.items():
+        f = st.get(key) or {}
+        lines.append(f"| {name} | {_fmt(f.get('fps'), '.1f')} | {_fmt(f.get('accuracy'), '.4f')} "
+                     f"| {f.get('forced', 'n/a')} |")  # fmt: skip
+    return [*lines, ""]
+
+
 def report_markdown(rep: dict[str, Any]) -> str:
     """Human-readable summary of build_report's data."""
     h = rep["headline"]
@@ -183,6 +199,7 @@ def report_markdown(rep: dict[str, Any]) -> str:
         f"{_fmt(rep['noexit_fps_over_finn_estimate'], '.4f')} x FINN's estimate{noexit_mark}",
         "",
         *_shedding_lines(rep.get("load_shedding")),
+        *_stream_lines(rep.get("streams")),
         "## Gain over the single-exit baseline",
         "",
     ]

@@ -113,6 +113,19 @@ def test_the_page_is_self_contained(run_dir: Path) -> None:
     assert page.count("<svg") >= 4  # trade-off, exits, resources, frames in flight
 
 
+def test_three_streams_are_on_the_page_as_the_simulator_gave_them(run_dir: Path) -> None:
+    """Test set, no exit by policy and hard bursts, each with throughput and accuracy."""
+    page = (run_dir / "report.html").read_text()
+    streams = json.loads((run_dir / "sim" / "report.json").read_text())["streams"]
+    for key in ("test", "no_exit", "hard_bursts"):
+        row = re.search(rf'<tr data-stream="{key}">(.*?)</tr>', page)
+        assert row, f"no {key} row"
+        cells = re.findall(r'<td class="num">([^<]*)</td>', row.group(1))
+        assert cells[:2] == [format(streams[key]["fps"], ".4g"),
+                             format(streams[key]["accuracy"], ".4g")], key  # fmt: skip
+    assert streams["no_exit"]["fps"] < streams["test"]["fps"]
+
+
 @needs_chromium
 def test_chromium_draws_the_page(run_dir: Path, tmp_path: Path) -> None:
     from PIL import Image
