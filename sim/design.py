@@ -63,6 +63,7 @@ def _part_nodes(
             starved=starved,
             steady=measured.steady_in_offsets or None,
             paired=measured.paired_in_offsets or None,
+            slack=measured.write_slack,
         )
         return [(node, None)]
     if not inner or not p.nodes:

@@ -88,7 +88,7 @@ def _write_nodes(nodes: list, cons: list, phi: int) -> None:
             if c[0] < p:
                 c[0] = p
         row = node.W[q]
-        _write(c, node.out_rel, node_cons, phi, row)
+        _write(c, node.out_rel, node_cons, phi, row, (node.t.wslack, node.t.wgmin))
         _check(row, node.limit)
 
 
@@ -183,7 +183,10 @@ class FastEngine:
         t = node.t
         # Blocked from the cycle beat `cap` is due (pacing) and its data is there.
         ready = int(node.R[0, t.dep[cap]] + t.dlat[cap])
-        if cap:
+        if cap and t.wslack:  # pacing with catch-up (NodeTiming.wslack)
+            top = int((node.W[0, :cap] - t.out_rel[:cap]).max()) + int(t.out_rel[cap]) - t.wslack
+            ready = max(ready, int(node.W[0, cap - 1]) + t.wgmin, top)
+        elif cap:
             ready = max(ready, int(node.W[0, cap - 1] + t.out_rel[cap] - t.out_rel[cap - 1]))
         raise DeadlockError(
             node=t.name,

@@ -59,6 +59,31 @@ def _cumsolve(c: np.ndarray, off: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
+def _cumsolve_slack(
+    c: np.ndarray, off: np.ndarray, out: np.ndarray, slack: int, gmin: int
+) -> np.ndarray:
+    """out[j] = max(c[j], out[j-1] + gmin, max_{i<j}(out[i] - off[i]) + off[j] - slack).
+
+    A write may run `slack` cycles ahead of its saturated pattern `off` as seen from any earlier
+    write (docs/simulator.md, NodeTiming.wslack). With gmin <= every gap of off, out[i] - off[i]
+    never rises above max(c[:i+1] - off[:i+1]) through the other two terms, so that running
+    maximum is cummax(c - off) and the rest is a gmin-paced _cumsolve. slack 0: _cumsolve.
+    """
+    if not slack:
+        return _cumsolve(c, off, out)
+    m = np.subtract(c, off)
+    _cummax(m)
+    m[:-1] += off[1:]
+    m[:-1] -= slack
+    np.maximum(c[1:], m[:-1], out=out[1:])
+    out[0] = c[0]
+    step = np.arange(0, gmin * len(c), gmin, dtype=out.dtype)
+    out -= step
+    _cummax(out)
+    out += step
+    return out
+
+
 class NodeState:
     """Read and write times of one node: R [rows, in_beats], W [rows, out_beats] holding logical
     rows org, org + 1, ...; its per-beat constants in the event dtype (int32 arithmetic moves
@@ -205,10 +230,16 @@ class _Consumer:
 
 
 def _write(
-    c: np.ndarray, off: np.ndarray, cons: list[_Consumer], idx: int, out: np.ndarray
+    c: np.ndarray,
+    off: np.ndarray,
+    cons: list[_Consumer],
+    idx: int,
+    out: np.ndarray,
+    slack: tuple[int, int] = (0, 1),
 ) -> None:
     """Solve a writer's row into out (its event row) against its consumers (same-frame FIFO
-    feedback iterated); stores the readers' rows of frame idx on the way."""
+    feedback iterated); stores the readers' rows of frame idx on the way. slack: the writer's
+    (wslack, wgmin), see _cumsolve_slack."""
     o = len(c)
     for k in cons:
         k.prev(idx, c)
@@ -219,7 +250,7 @@ def _write(
             r0 = max(node.first_bound(idx), int(c[0]) + 1)
             lim = np.add(head1, r0, out=k.tmp[: o - d])
             np.maximum(c[d:], lim, out=c[d:])
-    x = _cumsolve(c, off, out)
+    x = _cumsolve_slack(c, off, out, *slack)
     for _ in range(MAX_ROUNDS):
         moved = False
         for k in cons:
@@ -237,13 +268,17 @@ def _write(
                     moved = True
         if not moved:
             return
-        x = _cumsolve(c, off, out)
-    out[:] = _sequential(c, off, [k for k in cons if k.node is not None], idx)
+        x = _cumsolve_slack(c, off, out, *slack)
+    out[:] = _sequential(c, off, [k for k in cons if k.node is not None], idx, slack)
 
 
-def _sequential(c: np.ndarray, off: np.ndarray, cons: list[_Consumer], idx: int) -> np.ndarray:
+def _sequential(
+    c: np.ndarray, off: np.ndarray, cons: list[_Consumer], idx: int, slack: tuple[int, int]
+) -> np.ndarray:
     """The same least solution, beat by beat: writer beat k, then every reader's beat k."""
-    cl, gaps = c.tolist(), np.diff(off).tolist()
+    cl, gaps, offl = c.tolist(), np.diff(off).tolist(), off.tolist()
+    sl, gmin = slack
+    top = NEG  # max over earlier writes of write - off (the slack rule)
     nodes = [k.node for k in cons if k.node is not None]  # the caller passes node readers only
     readers = [
         (k.depth, n.first_bound(idx), np.diff(n.t.in_off).tolist()) for k, n in zip(cons, nodes)
@@ -253,11 +288,17 @@ def _sequential(c: np.ndarray, off: np.ndarray, cons: list[_Consumer], idx: int)
     ys: list[list[int]] = [[] for _ in cons]
     x: list[int] = []
     for j, cj in enumerate(cl):
-        v = cj if j == 0 else max(x[j - 1] + gaps[j - 1], cj)
+        if j == 0:
+            v = cj
+        elif sl:
+            v = max(x[j - 1] + gmin, top + offl[j] - sl, cj)
+        else:
+            v = max(x[j - 1] + gaps[j - 1], cj)
         for (d, _, _), y in zip(readers, ys):
             if j >= d and y[j - d] + 1 > v:
                 v = y[j - d] + 1
         x.append(v)
+        top = max(top, v - offl[j])
         for (_, first, g), y, ra, sb in zip(readers, ys, rancs, steady):
             y.append(max(first, v + 1) if j == 0 else max(y[j - 1] + g[j - 1], v + 1))
             if j and ra is not None:

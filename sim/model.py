@@ -61,6 +61,10 @@ class NodeTiming:
     # measured steady state: the partition's own buffers take the next frame's first words at
     # once and refuse the rest until its pipeline has drained the previous frame far enough)
     rback: np.ndarray | None = None
+    # ... and write k >= 1 at most wslack cycles ahead of out_off seen from any earlier write of
+    # the frame, wgmin after the previous one: it catches up that much after a hold (0: none)
+    wslack: int = 0
+    wgmin: int = 1
 
     @classmethod
     def make(cls, name: str, in_beats: int, out_beats: int, ii: int, latency: int) -> NodeTiming:
@@ -112,6 +116,7 @@ class NodeTiming:
         starved: tuple[Sequence[int], Sequence[int]] | None = None,
         steady: Sequence[int] | None = None,
         paired: Sequence[int] | None = None,
+        slack: int = 0,
     ) -> NodeTiming:
         """A node with a measured beat schedule (e.g. FINN's RTL in Verilator) instead of even pacing.
 
@@ -189,6 +194,8 @@ class NodeTiming:
             ranchor=ranchor,
             read_anchor=read_anchor,
             rback=rback,
+            wslack=max(0, int(slack)),
+            wgmin=int(np.diff(o).min()) if len(o) > 1 else 1,
         )
 
 

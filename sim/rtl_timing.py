@@ -54,6 +54,9 @@ class PartitionTiming:
     # an exit head's steady reads (same origin) fed by its stage as in the top: its pipeline
     # then frees its buffers sooner after a frame's last word than when saturated
     paired_in_offsets: tuple[int, ...] = ()
+    # a stage's writes behind its exit head: how many cycles they catch up on their saturated
+    # pattern after the head's hold (NodeTiming.wslack); 0 when not measured
+    write_slack: int = 0
 
     @property
     def latency_cycles(self) -> int:
@@ -71,6 +74,7 @@ class PartitionTiming:
             "starved_out_offsets": list(self.starved_out_offsets),
             "steady_in_offsets": list(self.steady_in_offsets),
             "paired_in_offsets": list(self.paired_in_offsets),
+            "write_slack": self.write_slack,
             "in_offsets": list(self.in_offsets),
             "out_offsets": list(self.out_offsets),
         }
@@ -153,8 +157,20 @@ def rtl_timing_from_dict(d: dict[str, Any], where: str = "timing.json") -> RtlTi
                 "timing*.json and measure again",
                 w,
             )
+        slack = int(p.get("write_slack", 0))
+        if slack < 0:
+            raise ConfigError(f"{w}: write_slack must be >= 0, got {slack}")
         parts[name] = PartitionTiming(
-            ii, ins, outs, int(p.get("frames_measured", 0)), ahead, s_in, s_out, steady, paired
+            ii,
+            ins,
+            outs,
+            int(p.get("frames_measured", 0)),
+            ahead,
+            s_in,
+            s_out,
+            steady,
+            paired,
+            slack,
         )
     arg = d.get("final_argmax")
     final = None

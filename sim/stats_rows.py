@@ -79,6 +79,9 @@ def node_rows(node: NodeState, x0: int, y0: int) -> tuple[np.ndarray, np.ndarray
     gaps = np.concatenate([[t.wgap0], np.diff(t.out_off)])
     w = node.W[x:y]
     e = paced_bounds(w, prev_row_last(node.W, x, y), gaps, NEG)
+    if t.wslack and t.out_beats > 1:  # write k: catch-up bound (NodeTiming.wslack)
+        top = np.maximum.accumulate(np.subtract(w, t.out_off, dtype=np.int64), axis=1)
+        e[:, 1:] = np.maximum(w[:, :-1] + t.wgmin, top[:, :-1] + t.out_off[1:] - t.wslack)
     data = np.add(node.R[x:y][:, t.dep], t.dlat, dtype=np.int64)
     if t.anchor is not None:
         np.maximum(data, node.R[x:y][:, :1] + t.anchor, out=data)

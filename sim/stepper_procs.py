@@ -155,6 +155,8 @@ class WriterProc(Proc):
         self.t, self.frames, self.reader, self.outs, self.name = t, frames, reader, outs, t.name
         reader.writer = self
         self.gap = [t.wgap0, *np.diff(t.out_off).tolist()]
+        self.off = t.out_off.tolist()
+        self.top = 0  # max over this frame's writes of write - out_off (NodeTiming.wslack)
         self.dep, self.dlat = t.dep.tolist(), t.dlat.tolist()
         self.anchor = None if t.anchor is None else t.anchor.tolist()
         self.phi = self.k = 0
@@ -180,10 +182,16 @@ class WriterProc(Proc):
             return False
         return len(reads) > d and reads[d] <= t - self.dlat[self.k]
 
+    def _paced(self, t: int) -> bool:
+        if self.last is None:
+            return True
+        k, sl = self.k, self.t.wslack
+        if not k or not sl:
+            return t >= self.last + self.gap[k]
+        return t >= self.last + self.t.wgmin and t >= self.top + self.off[k] - sl
+
     def step(self, t: int) -> bool:
-        if self.phi >= len(self.frames) or (
-            self.last is not None and t < self.last + self.gap[self.k]
-        ):
+        if self.phi >= len(self.frames) or not self._paced(t):
             return False
         if not self._data(t):
             return False
@@ -206,6 +214,8 @@ class WriterProc(Proc):
         if self.on_write is not None:
             self.on_write(self.phi, self.k, t)
         self.last = t
+        u = t - self.off[self.k]
+        self.top = u if not self.k else max(self.top, u)
         self.k += 1
         if self.k == self.t.out_beats:
             self.reader.read_at.pop(self.phi, None)

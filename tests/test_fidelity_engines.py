@@ -42,8 +42,10 @@ def scheduled(draw, t: NodeTiming) -> NodeTiming:
         if draw(st.booleans()):  # and fed by its writer: some held less
             sh = st.integers(-9, 3)
             paired = steady + draw(st.lists(sh, min_size=t.in_beats, max_size=t.in_beats))
+    # writes catching up after a hold, by up to `slack` cycles
+    slack = draw(st.integers(1, 9)) if draw(st.booleans()) else 0
     return NodeTiming.from_schedule(
-        t.name, ins, outs, ii, starved=starved, steady=steady, paired=paired
+        t.name, ins, outs, ii, starved=starved, steady=steady, paired=paired, slack=slack
     )
 
 
@@ -121,6 +123,17 @@ def test_steady_reads_hold_the_next_frame():
         r = simulate(m, np.zeros(2, np.int64), engine=engine)
         assert (r.start.tolist(), r.finish.tolist()) == ([1, 5], [16, 26]), engine
         assert r.stalls["n"]["full"] == 4, engine
+
+
+def test_writes_catch_up_by_their_slack():
+    # write 2 held until 10 (2 late on its pattern 0, 4, 8, 20, 24); with slack 5 and gap 1 the
+    # next writes may run 5 ahead of the latest pattern seen: 2 + 20 - 5 = 17, 2 + 24 - 5 = 21
+    from exitflow.sim.fast_rows import _cumsolve_slack, _sequential
+
+    c, off = np.array([0, 0, 10, 0, 0]), np.array([0, 4, 8, 20, 24])
+    assert _cumsolve_slack(c, off, np.empty(5, np.int64), 5, 1).tolist() == [0, 1, 10, 17, 21]
+    assert _sequential(c, off, [], 0, (5, 1)).tolist() == [0, 1, 10, 17, 21]
+    assert _cumsolve_slack(c, off, np.empty(5, np.int64), 0, 1).tolist() == [0, 4, 10, 22, 26]
 
 
 def _one_node(t: NodeTiming) -> Model:

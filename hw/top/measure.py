@@ -196,6 +196,15 @@ endmodule
     return top
 
 
+def write_slack(writes: np.ndarray, out_offsets: tuple[int, ...]) -> int:
+    """How many cycles a frame's writes ran ahead of their saturated pattern, seen from any
+    earlier write of the frame (after a hold they catch up that much: NodeTiming.wslack)."""
+    u = np.asarray(writes, np.int64) - np.asarray(out_offsets, np.int64)
+    if len(u) < 2:
+        return 0
+    return int(max(0, (np.maximum.accumulate(u)[:-1] - u[1:]).max()))
+
+
 def measure_partition_timing(
     run_dir: str | Path,
     design: TopDesign | None = None,
@@ -228,6 +237,11 @@ def measure_partition_timing(
         if hi.shape[1] == len(parts[e.head].in_offsets):
             paired = tuple(int(x) for x in hi[-1] - hi[-2, -1])
             parts[e.head] = replace(parts[e.head], paired_in_offsets=paired)
+        stage = parts[e.stages[-1]]
+        so = np.asarray(got["stage_out"], np.int64).reshape(frames + 1, -1)
+        if so.shape[1] == len(stage.out_offsets):
+            slack = write_slack(so[-1], stage.out_offsets)
+            parts[e.stages[-1]] = replace(stage, write_slack=slack)
     parts = {n: parts[n] for n in d.plan.parts}
     fa = d.meta.get("final_argmax") or {}
     timing = RtlTiming(
