@@ -72,6 +72,9 @@ def _cumsolve_slack(
     if not slack:
         return _cumsolve(c, off, out)
     m = np.subtract(c, off)
+    if (m[1:] >= m[:-1]).all():  # no write held: c keeps the pattern, no rule binds
+        out[:] = c
+        return out
     _cummax(m)
     m[:-1] += off[1:]
     m[:-1] -= slack
