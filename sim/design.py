@@ -64,6 +64,7 @@ def _part_nodes(
             steady=measured.steady_in_offsets or None,
             paired=measured.paired_in_offsets or None,
             slack=measured.write_slack,
+            freeze=measured.read_freeze if measured.read_freeze >= 0 else None,
         )
         return [(node, None)]
     if not inner or not p.nodes:

@@ -25,7 +25,16 @@ from typing import Protocol
 import numpy as np
 
 from exitflow.sim.errors import DeadlockError
-from exitflow.sim.fast_rows import NEG, NodeState, _check, _Consumer, _CycleOverflow, _write
+from exitflow.sim.fast_freeze import solve_freeze
+from exitflow.sim.fast_rows import (
+    NEG,
+    NodeState,
+    _check,
+    _Consumer,
+    _CycleOverflow,
+    _write,
+    _write_nodes,
+)
 from exitflow.sim.model import Model, Segment
 
 __all__ = ["CYCLE_LIMIT32", "NEG", "FastEngine", "NodeState", "SegState"]
@@ -68,28 +77,7 @@ class SegState:
         self.stage_cons: list[list[_Consumer]] = []
         self.branch_cons: list[list[_Consumer]] = []
         self.next_cons: list[_Consumer] = []
-
-
-def _write_nodes(nodes: list, cons: list, phi: int) -> None:
-    """Write side of each node for frame row phi: data-ready after latency, paced after the
-    previous frame's last write, then back-pressured by its consumers."""
-    for node, node_cons in zip(nodes, cons):
-        c = node.c
-        q = phi - node.org
-        if node.dep_id:
-            np.add(node.R[q], node.dlat, out=c)
-        else:
-            np.take(node.R[q], node.dep, out=c)
-            c += node.dlat
-        if node.anchor is not None:  # not before the saturated schedule after the first read
-            np.maximum(c, node.anchor + node.R[q, 0], out=c)
-        if phi:
-            p = int(node.W[q - 1, -1]) + node.t.wgap0
-            if c[0] < p:
-                c[0] = p
-        row = node.W[q]
-        _write(c, node.out_rel, node_cons, phi, row, (node.t.wslack, node.t.wgmin))
-        _check(row, node.limit)
+        self.rel: tuple[int, int, int] = (0, 0, 0)  # the last release: row, take, next row
 
 
 class _ShedVerdict(_Consumer):
@@ -219,6 +207,8 @@ class FastEngine:
         if k == 0:
             st.stage[0].read_dma(phi, int(self.arrival[f]) + 1)
         _write_nodes(st.stage, st.stage_cons, phi)
+        if len(st.stage) == 1 and st.stage[0].fzs is not None:
+            solve_freeze(self, f, k, phi)
         shedding = self.model.shedding and s.cbuf is not None
         if shedding:
             self._admit(st, p)
@@ -255,11 +245,21 @@ class FastEngine:
         c = np.add(st.stage[-1].W[p], 1, out=st.c)
         if c[0] < take + 1:
             c[0] = take + 1
-        _write(c, st.ar, st.next_cons, psi, st.LV[p])
-        _check(st.LV[p], st.limit)  # (take < every release: F is checked with it)
+        st.rel = (p, take, psi)
+        self.release_rows(st)
         st.F[p] = take
         self._stored(st, p, shedding)
         return True
+
+    @staticmethod
+    def release_rows(st: SegState) -> None:
+        """The buffer's release of its current frame into the next segment (st.rel)."""
+        p, take, psi = st.rel
+        c = np.add(st.stage[-1].W[p], 1, out=st.c)
+        if c[0] < take + 1:
+            c[0] = take + 1
+        _write(c, st.ar, st.next_cons, psi, st.LV[p])
+        _check(st.LV[p], st.limit)  # (take < every release: F is checked with it)
 
     @staticmethod
     def _stored(st: SegState, p: int, shedding: bool) -> None:

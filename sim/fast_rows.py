@@ -103,6 +103,9 @@ class NodeState:
         "dep",
         "dep_id",
         "dlat",
+        "fz",
+        "fzp",
+        "fzs",
         "in_off",
         "in_off1",
         "limit",
@@ -139,6 +142,24 @@ class NodeState:
         self.rb: np.ndarray | None = None
         if t.rback is not None:
             self.rb = (t.rback - t.in_off).astype(dtype)
+        # reads frozen behind writes (t.fzk): (reads, writes, distance - in_off) of the
+        # previous frame's bounds and (reads, writes, distance) of the same frame's
+        self.fzp: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.fzs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.fz: np.ndarray | None = None  # this frame's same-frame bounds (engine rounds)
+        if t.fzk is not None and t.fzd is not None:
+            o = t.out_beats
+            for same in (False, True):
+                j = np.flatnonzero((t.fzk >= o) if same else ((t.fzk >= 0) & (t.fzk < o)))
+                if len(j):
+                    k = (t.fzk[j] - o) if same else t.fzk[j]
+                    d = t.fzd[j] if same else t.fzd[j] - t.in_off[j]
+                    trip: tuple[np.ndarray, np.ndarray, np.ndarray] = (
+                        j,
+                        k.astype(np.intp),
+                        d.astype(dtype),
+                    )
+                    self.fzs, self.fzp = (trip, self.fzp) if same else (self.fzs, trip)
         # output beat k depends on input beat k (same beat counts): a plain add, no gather
         self.dep_id = t.in_beats == t.out_beats and bool((t.dep == np.arange(t.out_beats)).all())
 
@@ -155,24 +176,34 @@ class NodeState:
             x0 = max(x0, int(self.W[p - t.inflight, -1]) + 1)
         if t.rback is not None:
             x0 = max(x0, int(self.R[p - 1, -1] + t.rback[0]))
+        if self.fzp is not None and self.fzp[0][0] == 0:  # before read_anchor counts from it
+            x0 = max(x0, int(self.W[p - 1][self.fzp[1][0]] + self.fzp[2][0]))
         return x0
 
     def steady_bound(self, phi: int) -> list[int] | None:
-        """Each read's bound after the previous frame's last read (rback), in cycles."""
-        if self.t.rback is None or not phi:
+        """Each read's bound from the previous frame (rback, fzp) and fz, in cycles."""
+        if ((self.t.rback is None and self.fzp is None) or not phi) and self.fz is None:
             return None
-        return (self.t.rback + int(self.R[phi - self.org - 1, -1])).tolist()
+        row = np.full(self.t.in_beats, NEG, np.int64)
+        self._steady(phi, row)
+        return (row + self.in_off).tolist()
 
     def _steady(self, phi: int, row: np.ndarray) -> None:
-        """row (in_off subtracted) >= its bound after the previous frame's last read (rb)."""
+        """row (in_off subtracted) >= its bound after the previous frame's last read (rb),
+        after the previous frame's writes (fzp) and this frame's (fz, from the engine)."""
         if self.rb is not None and phi:
             np.maximum(row, self.rb + self.R[phi - self.org - 1, -1], out=row)
+        if self.fzp is not None and phi:
+            j, k, d = self.fzp
+            row[j] = np.maximum(row[j], self.W[phi - self.org - 1][k] + d)
+        if self.fz is not None:
+            np.maximum(row, self.fz, out=row)
 
     def read_dma(self, phi: int, avail: int) -> None:
         """Row phi of R when only beat 0 waits, until cycle avail (the DMA's closed form)."""
         off = self.in_off if self.ranc is None else self.ranc  # (ranc >= in_off)
         row = np.add(off, max(self.first_bound(phi), avail), out=self.R[phi - self.org])
-        if self.rb is not None:
+        if self.rb is not None or self.fzp is not None or self.fz is not None:
             row -= self.in_off
             self._steady(phi, row)
             _cummax(row)
@@ -313,3 +344,25 @@ def _sequential(
             raise _CycleOverflow
         n.R[idx - n.org] = y
     return np.asarray(x, np.int64)
+
+
+def _write_nodes(nodes: list, cons: list, phi: int) -> None:
+    """Write side of each node for frame row phi: data-ready after latency, paced after the
+    previous frame's last write, then back-pressured by its consumers."""
+    for node, node_cons in zip(nodes, cons):
+        c = node.c
+        q = phi - node.org
+        if node.dep_id:
+            np.add(node.R[q], node.dlat, out=c)
+        else:
+            np.take(node.R[q], node.dep, out=c)
+            c += node.dlat
+        if node.anchor is not None:  # not before the saturated schedule after the first read
+            np.maximum(c, node.anchor + node.R[q, 0], out=c)
+        if phi:
+            p = int(node.W[q - 1, -1]) + node.t.wgap0
+            if c[0] < p:
+                c[0] = p
+        row = node.W[q]
+        _write(c, node.out_rel, node_cons, phi, row, (node.t.wslack, node.t.wgmin))
+        _check(row, node.limit)

@@ -15,13 +15,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from exitflow.core.errors import ConfigError
+from exitflow.sim.model_sched import ModelError, freeze_bounds, starved_deps
 
 log = logging.getLogger(__name__)
-
-
-class ModelError(ConfigError):
-    """A description that cannot be simulated (e.g. a port faster than one beat per cycle)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,6 +61,10 @@ class NodeTiming:
     # the frame, wgmin after the previous one: it catches up that much after a hold (0: none)
     wslack: int = 0
     wgmin: int = 1
+    # ... and read j at least fzd[j] after write fzk[j] (< out_beats: of the previous frame,
+    # else fzk - out_beats of the same frame; -1: none): its reads stop behind held writes
+    fzk: np.ndarray | None = None
+    fzd: np.ndarray | None = None
 
     @classmethod
     def make(cls, name: str, in_beats: int, out_beats: int, ii: int, latency: int) -> NodeTiming:
@@ -117,6 +117,7 @@ class NodeTiming:
         steady: Sequence[int] | None = None,
         paired: Sequence[int] | None = None,
         slack: int = 0,
+        freeze: int | None = None,
     ) -> NodeTiming:
         """A node with a measured beat schedule (e.g. FINN's RTL in Verilator) instead of even pacing.
 
@@ -161,7 +162,7 @@ class NodeTiming:
         rgap0 = int(ii) - int(i[-1])
         anchor, ranchor, read_anchor, pace, lag = None, 0, None, i, 0
         if starved is not None:
-            dep, dlat, lag = _starved_deps(name, i, o, starved)
+            dep, dlat, lag = starved_deps(name, i, o, starved)
             # the pipeline lags its reads by up to `lag` cycles when they come back to back
             # and by none when they are starved; a frame's first read waits until its
             # previous frame's last read + rgap0 - lag, and one interval after its first
@@ -195,35 +196,9 @@ class NodeTiming:
             read_anchor=read_anchor,
             rback=rback,
             wslack=max(0, int(slack)),
+            **freeze_bounds(i, o, int(ii), dep, freeze),
             wgmin=int(np.diff(o).min()) if len(o) > 1 else 1,
         )
-
-
-def _starved_deps(
-    name: str, i: np.ndarray, o: np.ndarray, starved: tuple[Sequence[int], Sequence[int]]
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """dep, dlat of a starved schedule (no later than the saturated one allows) and the lag:
-    how much later the first write after the last read comes in the saturated schedule."""
-    si = np.asarray(starved[0], dtype=np.int64)
-    so = np.asarray(starved[1], dtype=np.int64)
-    if si.shape != i.shape or so.shape != o.shape:
-        raise ModelError(
-            f"node {name}: the starved schedule has {len(si)} reads and {len(so)} writes, "
-            f"the saturated one {len(i)} and {len(o)}"
-        )
-    so, si = so - si[0], si - si[0]
-    if (np.diff(si) < 1).any() or (np.diff(so) < 1).any() or so[0] < 1:
-        raise ModelError(f"node {name}: the starved schedule must be strictly increasing")
-    dep = np.searchsorted(si, so, side="left").astype(np.int64) - 1
-    dep[-1] = len(si) - 1  # the last write follows the last read (as in `make`)
-    # never above the saturated schedule's bound: it must stay reproduced exactly
-    dlat = np.maximum(np.minimum(so - si[dep], o - i[dep]), 1)
-    k_sat = int(np.searchsorted(o, i[-1], side="right"))
-    k_st = int(np.searchsorted(so, si[-1], side="right"))
-    lag = 0
-    if k_sat < len(o) and k_st < len(so):
-        lag = max(0, int(o[k_sat] - i[-1]) - int(so[k_st] - si[-1]))
-    return dep, dlat, lag
 
 
 @dataclass(frozen=True)
@@ -371,6 +346,11 @@ def check_model(model: Model) -> None:
                 f"{chain[0].name} reads {chain[0].in_beats} beats per frame, but the stage "
                 f"before writes {prev_out}: the stream widths disagree"
             )
+        for n in (*s.stage[1:], *s.branch) if len(s.stage) > 1 else s.branch:
+            if n.fzk is not None and (n.fzk >= n.out_beats).any():
+                raise ModelError(
+                    f"{n.name}: only a one-node stage's reads freeze behind its writes"
+                )
         for a, b in zip(s.stage, s.stage[1:]):
             _check_rate(a, b)
         _check_rate(s.stage[-1], s.branch[0])

@@ -57,6 +57,9 @@ class PartitionTiming:
     # a stage's writes behind its exit head: how many cycles they catch up on their saturated
     # pattern after the head's hold (NodeTiming.wslack); 0 when not measured
     write_slack: int = 0
+    # ... and how far (cycles of its saturated schedule) its reads go on after its first held
+    # write of the frame (NodeTiming.fzk); -1 when not measured
+    read_freeze: int = -1
 
     @property
     def latency_cycles(self) -> int:
@@ -75,6 +78,7 @@ class PartitionTiming:
             "steady_in_offsets": list(self.steady_in_offsets),
             "paired_in_offsets": list(self.paired_in_offsets),
             "write_slack": self.write_slack,
+            "read_freeze": self.read_freeze,
             "in_offsets": list(self.in_offsets),
             "out_offsets": list(self.out_offsets),
         }
@@ -171,6 +175,7 @@ def rtl_timing_from_dict(d: dict[str, Any], where: str = "timing.json") -> RtlTi
             steady,
             paired,
             slack,
+            int(p.get("read_freeze", -1)),
         )
     arg = d.get("final_argmax")
     final = None

@@ -125,6 +125,9 @@ class ReaderProc(Proc):
         if rb is not None and self.prev is not None and t < self.prev + int(rb[self.j]):
             self.full += 1  # the partition's buffers hold the beat back (as K frames would)
             return False
+        if self._frozen(t):
+            self.full += 1  # held behind its own writes (t.fzk), as K frames would hold it
+            return False
         if self.inp.items[0] != (self.frames[self.phi], self.j):
             raise AssertionError(f"{self.name} got beat {self.inp.items[0]} out of order")
         self.inp.pops += 1
@@ -139,6 +142,18 @@ class ReaderProc(Proc):
             self.phi, self.j = self.phi + 1, 0
             self.prev = t
         return True
+
+    def _frozen(self, t: int) -> bool:
+        """Read j waits until fzd[j] after write fzk[j] (previous frame's, or this one's)."""
+        fk, fd = self.t.fzk, self.t.fzd
+        if fk is None or fd is None or fk[self.j] < 0:
+            return False
+        k, o = int(fk[self.j]), self.t.out_beats
+        f = self.phi - 1 if k < o else self.phi
+        if f < 0:
+            return False
+        w = self.writer.wat.get(f, [])
+        return len(w) <= k % o or t < w[k % o] + int(fd[self.j])
 
     def waits_on(self) -> list[Proc | None]:  # None: not wired
         if self.phi >= len(self.frames):
@@ -157,6 +172,7 @@ class WriterProc(Proc):
         self.gap = [t.wgap0, *np.diff(t.out_off).tolist()]
         self.off = t.out_off.tolist()
         self.top = 0  # max over this frame's writes of write - out_off (NodeTiming.wslack)
+        self.wat: dict[int, list[int]] = {}  # recent frames' write cycles (t.fzk)
         self.dep, self.dlat = t.dep.tolist(), t.dlat.tolist()
         self.anchor = None if t.anchor is None else t.anchor.tolist()
         self.phi = self.k = 0
@@ -216,6 +232,10 @@ class WriterProc(Proc):
         self.last = t
         u = t - self.off[self.k]
         self.top = u if not self.k else max(self.top, u)
+        if self.t.fzk is not None:
+            if not self.k:
+                self.wat.pop(self.phi - 2, None)
+            self.wat.setdefault(self.phi, []).append(t)
         self.k += 1
         if self.k == self.t.out_beats:
             self.reader.read_at.pop(self.phi, None)

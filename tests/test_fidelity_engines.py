@@ -18,7 +18,7 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 
 
 @st.composite
-def scheduled(draw, t: NodeTiming) -> NodeTiming:
+def scheduled(draw, t: NodeTiming, freeze: bool = False) -> NodeTiming:
     """A bursty measured-like schedule with t's beat counts: random gaps, a random pipeline."""
     rg = draw(st.lists(st.integers(1, 5), min_size=t.in_beats - 1, max_size=t.in_beats - 1))
     wg = draw(st.lists(st.integers(1, 5), min_size=t.out_beats - 1, max_size=t.out_beats - 1))
@@ -44,9 +44,12 @@ def scheduled(draw, t: NodeTiming) -> NodeTiming:
             paired = steady + draw(st.lists(sh, min_size=t.in_beats, max_size=t.in_beats))
     # writes catching up after a hold, by up to `slack` cycles
     slack = draw(st.integers(1, 9)) if draw(st.booleans()) else 0
+    # reads stopping behind its held writes (a one-node stage's only), s cycles in
+    s = draw(st.integers(0, 12)) if freeze and draw(st.booleans()) else None
     return NodeTiming.from_schedule(
-        t.name, ins, outs, ii, starved=starved, steady=steady, paired=paired, slack=slack
-    )
+        t.name, ins, outs, ii, starved=starved, steady=steady, paired=paired, slack=slack,
+        freeze=s,
+    )  # fmt: skip
 
 
 @st.composite
@@ -54,7 +57,8 @@ def scheduled_model(draw) -> Model:
     m = draw(model())
     segs = []
     for s in m.segments:
-        stage = tuple(draw(scheduled(n)) if draw(st.booleans()) else n for n in s.stage)
+        one = len(s.stage) == 1
+        stage = tuple(draw(scheduled(n, one)) if draw(st.booleans()) else n for n in s.stage)
         branch = tuple(draw(scheduled(n)) if draw(st.booleans()) else n for n in s.branch)
         segs.append(replace(s, stage=stage, branch=branch))
     return replace(m, segments=tuple(segs))
@@ -134,6 +138,16 @@ def test_writes_catch_up_by_their_slack():
     assert _cumsolve_slack(c, off, np.empty(5, np.int64), 5, 1).tolist() == [0, 1, 10, 17, 21]
     assert _sequential(c, off, [], 0, (5, 1)).tolist() == [0, 1, 10, 17, 21]
     assert _cumsolve_slack(c, off, np.empty(5, np.int64), 0, 1).tolist() == [0, 4, 10, 22, 26]
+
+
+def test_freeze_constants():
+    # writes 2, 3, 5, 6 (the previous frame's at -6, -5, -3, -2), s = 1: reads 0-2 wait for the
+    # previous frame's write 3 by 1, 2, 3 cycles, read 3 for this frame's write 0 by 1
+    t = NodeTiming.from_schedule("n", [0, 1, 2, 3], [2, 3, 5, 6], 8, freeze=1)
+    assert t.fzk.tolist() == [3, 3, 3, 4] and t.fzd.tolist() == [1, 2, 3, 1]
+    m = _one_node(t)
+    r = [simulate(m, np.zeros(3, np.int64), engine=e) for e in ("fast", "stepper")]
+    assert r[0].timing_equal(r[1]) == []
 
 
 def _one_node(t: NodeTiming) -> Model:

@@ -207,6 +207,23 @@ def built_depths(plan: TopPlan) -> dict[str, int]:
     return fifo
 
 
+def read_freeze(reads: np.ndarray, writes: np.ndarray, stage: PartitionTiming) -> int:
+    """How many cycles of its saturated schedule a stage's reads go on behind a held write: from
+    the pair's longest read hold in its last frame (reads, writes: [frames, words], the first
+    narrow word of each read where an elem_dwc feeds it), the s with which NodeTiming's freeze
+    rule (sim.model_sched.freeze) gives that read exactly. 0 where that hold is behind the
+    previous frame's writes (the saturated schedule places those only roughly)."""
+    i = np.asarray(stage.in_offsets, np.int64)
+    o = np.asarray(stage.out_offsets, np.int64) - i[0]
+    i = i - i[0]
+    r = reads[-1]
+    j = int((np.diff(r) - np.diff(i)).argmax()) + 1
+    k = int(np.searchsorted(writes[-1], r[j])) - 1
+    if k < 0:
+        return 0
+    return max(0, int(i[j] - o[k] - (r[j] - writes[-1][k])))
+
+
 def write_slack(writes: np.ndarray, out_offsets: tuple[int, ...]) -> int:
     """How many cycles a frame's writes ran ahead of their saturated pattern, seen from any
     earlier write of the frame (after a hold they catch up that much: NodeTiming.wslack)."""
@@ -253,6 +270,10 @@ def measure_partition_timing(
         if so.shape[1] == len(stage.out_offsets):
             slack = write_slack(so[-1], stage.out_offsets)
             parts[e.stages[-1]] = replace(stage, write_slack=slack)
+            si = np.asarray(got["stage_in"], np.int64).reshape(frames + 1, -1)
+            if len(e.stages) == 1 and si.shape[1] % len(stage.in_offsets) == 0:
+                s = read_freeze(si[:, :: si.shape[1] // len(stage.in_offsets)], so, stage)
+                parts[e.stages[-1]] = replace(parts[e.stages[-1]], read_freeze=s)
     parts = {n: parts[n] for n in d.plan.parts}
     fa = d.meta.get("final_argmax") or {}
     timing = RtlTiming(

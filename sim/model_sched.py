@@ -1,0 +1,59 @@
+"""Per-beat constants of a measured schedule (NodeTiming.from_schedule, docs/simulator.md
+"Measured RTL timing"): the starved schedule's dependences and a stage's read freeze."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from exitflow.core.errors import ConfigError
+
+__all__ = ["ModelError", "freeze_bounds", "starved_deps"]
+
+
+class ModelError(ConfigError):
+    """A description that cannot be simulated (e.g. a port faster than one beat per cycle)."""
+
+
+def freeze_bounds(
+    i: np.ndarray, o: np.ndarray, ii: int, dep: np.ndarray, s: int | None
+) -> dict[str, np.ndarray | None]:
+    """Read j waits for the last write (previous frame's at o - ii, or this frame's) at least s
+    cycles before it in the saturated schedules, by their distance less s (at least 1); a
+    same-frame write whose data is read j or later binds nothing (it would wait for itself)."""
+    if s is None:
+        return {"fzk": None, "fzd": None}
+    tw = np.concatenate([o - ii, o])
+    k = np.searchsorted(tw, i - s, side="right") - 1
+    d = np.maximum(i - tw[np.maximum(k, 0)] - s, 1)
+    same = k >= len(o)
+    k[same & (dep[np.maximum(k - len(o), 0)] >= np.arange(len(i)))] = -1
+    return {"fzk": k.astype(np.int64), "fzd": d.astype(np.int64)}
+
+
+def starved_deps(
+    name: str, i: np.ndarray, o: np.ndarray, starved: tuple[Sequence[int], Sequence[int]]
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """dep, dlat of a starved schedule (no later than the saturated one allows) and the lag:
+    how much later the first write after the last read comes in the saturated schedule."""
+    si = np.asarray(starved[0], dtype=np.int64)
+    so = np.asarray(starved[1], dtype=np.int64)
+    if si.shape != i.shape or so.shape != o.shape:
+        raise ModelError(
+            f"node {name}: the starved schedule has {len(si)} reads and {len(so)} writes, "
+            f"the saturated one {len(i)} and {len(o)}"
+        )
+    so, si = so - si[0], si - si[0]
+    if (np.diff(si) < 1).any() or (np.diff(so) < 1).any() or so[0] < 1:
+        raise ModelError(f"node {name}: the starved schedule must be strictly increasing")
+    dep = np.searchsorted(si, so, side="left").astype(np.int64) - 1
+    dep[-1] = len(si) - 1  # the last write follows the last read (as in `make`)
+    # never above the saturated schedule's bound: it must stay reproduced exactly
+    dlat = np.maximum(np.minimum(so - si[dep], o - i[dep]), 1)
+    k_sat = int(np.searchsorted(o, i[-1], side="right"))
+    k_st = int(np.searchsorted(so, si[-1], side="right"))
+    lag = 0
+    if k_sat < len(o) and k_st < len(so):
+        lag = max(0, int(o[k_sat] - i[-1]) - int(so[k_st] - si[-1]))
+    return dep, dlat, lag
