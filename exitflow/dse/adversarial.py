@@ -52,10 +52,11 @@ def forced_exit_mismatches(
     from exitflow.hw.ops import axilite
     from exitflow.hw.top import cosim, generate_top
     from exitflow.hw.top.cosim import build_top_model
-    from exitflow.sim.design import model_from_hwdesc
+    from exitflow.sim.config import SimConfig
     from exitflow.sim.hwdesc import load_hwdesc
     from exitflow.sim.rtl_timing import load_rtl_timing
     from exitflow.sim.run import simulate
+    from exitflow.step_rtl_sim import sim_model_for
 
     run = Path(run_dir)
     t0 = time.monotonic()
@@ -70,7 +71,10 @@ def forced_exit_mismatches(
     writes = [(axilite.threshold_addr(e), never(ex[e].logit_bits)) for e in range(n_exits - 1)]
     res = cosim(top, run / "export" / "reference.npz", frames=frames, backpressure=0.0,
                 model=model, reg_writes=writes)  # fmt: skip
-    sm = replace(model_from_hwdesc(desc, timing=timing), shedding=True)
+    # the depths the top was built with (its FIFOs, buffers and verdict FIFOs), as the cosim
+    # step's comparison uses them
+    model_top, _ = sim_model_for(top, desc, SimConfig(), timing)
+    sm = replace(model_top, shedding=True)
     sim = simulate(sm, np.full(len(res.records), n_exits - 1, np.int64), keep_events=False)
     rtl_exit = np.array([r.exit for r in res.records], np.int64)
     rtl_forced = np.array([bool(r.forced) for r in res.records])
