@@ -281,6 +281,27 @@ def test_shedding_design_serves_at_the_fastest_rate_within_the_accuracy_drop():
     assert [t["service_fraction"] for t in c.sim["service"]] == [1.0, 0.9, 0.8]
 
 
+def test_steady_state_throughput_leaves_out_fill_and_drain():
+    """A frame every 10 cycles through a 1,000-cycle pipeline: 10 M frames/s at 100 MHz in
+    steady state, as f_clk / II says; the span from first read to last result counts the fill."""
+    from types import SimpleNamespace
+
+    from exitflow.dse.evaluate import steady_fps
+    from exitflow.sim.analysis import throughput_fps
+
+    n = 200
+    start = np.arange(n) * 10
+    r = SimpleNamespace(num_frames=n, start=start, finish=start + 1000)
+    assert steady_fps(r, 100.0) == pytest.approx(1e7)
+    assert throughput_fps(r, 100.0) < 0.7e7
+    # results bunched at the end (a backlog drained faster than frames entered): the start
+    # cycles bound it, never above the rate frames entered
+    late = np.where(np.arange(n) < n // 2, start + 1000, start[-1] + 1000 + np.arange(n))
+    assert steady_fps(SimpleNamespace(num_frames=n, start=start, finish=late), 100.0) <= 1e7
+    few = SimpleNamespace(num_frames=10, start=start[:10], finish=start[:10] + 1000)
+    assert steady_fps(few, 100.0) == throughput_fps(few, 100.0)
+
+
 def test_pareto_front_drops_dominated_designs():
     a, b, c = _cand(1000.0, 0.5), _cand(900.0, 0.6), _cand(1100.0, 0.7)
     assert pareto_front([a, b, c]) == [a, c]

@@ -1,7 +1,9 @@
 """Figures of one candidate: the simulator's throughput and latency on the validation exits.
 
 The throughput is sim/'s (fast engine, saturated input) on the real exit sequence of the
-validation set under the candidate's thresholds; the test set is kept for the final figures.
+validation set under the candidate's thresholds, in steady state (`steady_fps`: the middle 80%
+of the frames, as the baseline's f_clk / II is; the span's figure is kept as `span_fps`); the
+test set is kept for the final figures.
 Worst-case throughput (no frame exits) is the static dataflow's f_clk / largest initiation
 interval of any partition or buffer; with load shedding (exitflow.sim.shedding) a design sheds
 frames at an exit whose buffer is full, so its validation run may force frames out early (their
@@ -27,11 +29,20 @@ from exitflow.core.hwdesc import HwDesc
 from exitflow.sim.design import model_from_hwdesc
 from exitflow.sim.shedding import noexit_fps
 
-__all__ = ["SERVICE_LADDER", "BoundError", "evaluate_design", "no_exit_fps", "service_ladder"]
+__all__ = [
+    "SERVICE_LADDER",
+    "BoundError",
+    "evaluate_design",
+    "no_exit_fps",
+    "service_ladder",
+    "steady_fps",
+]
 
 # arrival rates a shedding design is tried at, as fractions of its saturated no-shedding rate
 SERVICE_LADDER = (1.0, 0.97, 0.94, 0.9, 0.85)
 WORST_FRAMES = 400  # saturated no-exit frames for a shedding design's worst-case throughput
+STEADY_WINDOW = (0.1, 0.9)  # quantiles of the frames whose finish (and start) cycles count
+STEADY_MIN_FRAMES = 50
 
 
 class BoundError(SimulationError):
@@ -64,17 +75,19 @@ def evaluate_design(
     n = len(exit_index)
     arrival = None if period_cycles is None else np.arange(n, dtype=np.int64) * period_cycles
     r = simulate(model, exit_index, arrival, keep_events=False)
-    fps = throughput_fps(r, desc.clock_mhz)
+    span_fps = throughput_fps(r, desc.clock_mhz)
+    fps = steady_fps(r, desc.clock_mhz)
     first = desc.stage_order()[0]
     ceiling = desc.clock_mhz * 1e6 / first.cycles_per_frame
-    if fps > ceiling * (1 + 1e-9):
+    if max(fps, span_fps) > ceiling * (1 + 1e-9):
         raise BoundError(
-            f"simulated {fps:.1f} frames/s exceeds f_clk / II of {first.name} "
+            f"simulated {max(fps, span_fps):.1f} frames/s exceeds f_clk / II of {first.name} "
             f"({ceiling:.1f}), which every frame passes: a simulator or model bug"
         )
     lat = latency(r, desc.clock_mhz)["latency_us"]
     out: dict[str, Any] = {
         "fps": fps,
+        "span_fps": span_fps,
         "latency_p50_us": lat["p50"],
         "latency_p99_us": lat["p99"],
         "no_exit_fps": no_exit_fps(desc),
@@ -89,6 +102,28 @@ def evaluate_design(
         if worst:
             out["no_exit_fps_shedding"] = noexit_fps(model, frames=WORST_FRAMES)
     return out
+
+
+def steady_fps(r: Any, clock_mhz: float) -> float:
+    """Steady-state frames/s of a run: frames over the cycles between the `STEADY_WINDOW`
+    quantiles of their finish cycles, and the same over their start cycles, whichever is lower
+    (the span from first read to last result counts the pipeline's fill and, saturated, the
+    drain of every buffer's backlog: fmnist3's chosen design gives 21,764 frames/s over the
+    span of 2,000 frames and 22,626 in steady state, against the baseline's f_clk / II, which
+    has neither). Runs shorter than `STEADY_MIN_FRAMES` give the span's figure."""
+    from exitflow.sim.analysis import throughput_fps
+
+    n = r.num_frames
+    if n < STEADY_MIN_FRAMES:
+        return throughput_fps(r, clock_mhz)
+    a, b = int(STEADY_WINDOW[0] * n), int(STEADY_WINDOW[1] * n) - 1
+    rates = []
+    for cycles in (np.sort(np.asarray(r.finish)), np.sort(np.asarray(r.start))):
+        gap = int(cycles[b]) - int(cycles[a])
+        if gap <= 0:
+            return throughput_fps(r, clock_mhz)
+        rates.append((b - a) * clock_mhz * 1e6 / gap)
+    return min(rates)
 
 
 def service_ladder(desc: HwDesc, exit_index: np.ndarray, timing: Any = None) -> dict[str, Any]:

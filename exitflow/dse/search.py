@@ -245,8 +245,9 @@ def _search(inp: Inputs, cfg: DseConfig, cache: DiskCache, executor, start: floa
 
 
 # raised whenever a simulation job's result changes shape or meaning (2: shedding designs
-# simulated at their service ladder), so cached results of an older job are not reused
-SIM_VERSION = 2
+# simulated at their service ladder; 3: fps in steady state), so cached results of an older
+# job are not reused
+SIM_VERSION = 3
 
 
 def _simulate(inp, cfg, cache, executor, folder, finals: list[Candidate]) -> list[Candidate]:
