@@ -91,6 +91,8 @@ def _cosim(run_dir: Path, frames: int, workers: int) -> dict[str, float]:
         "rtl_fps_over_sim_fps": rep["fps_ratio"],
         "rtl_order_equal": float(rep["order_equal"]),
         "rtl_order_frames": rep["simulator"]["frames_compared"],
+        # results in the same position as the simulator's (of rtl_order_frames)
+        "rtl_order_positions_equal": rep["simulator"]["order_positions_equal"],
         "rtl_fps_over_sim_fps_estimates": rep["fps_ratio_estimates"],
         "rtl_order_equal_estimates": float(rep["order_equal_estimates"]),
         "rtl_workers": workers,
