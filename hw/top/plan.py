@@ -235,6 +235,9 @@ def plan_top(build_dir: Path, sim_report: Path | None = None) -> TopPlan:
             plan.cbuf, plan.cbuf_frames, plan.cbuf_beats = cb.name, frames[cb.name], cb.frame_beats
             verdict = desc.stream_between(ex.decision, cb.name)
             plan.verdict_depth = max(2, verdict.fifo_depth if verdict else 2)
+            # the verdict FIFO is built inside the cond_buffer at VERDICT_DEPTH: record that
+            # depth, not the sizing's (fmnist3: 32 built where the sizing said 10 and 3)
+            fifo[f"{ex.decision}->{cb.name}"] = plan.verdict_depth
         # ids of frames between decision k-1 and decision k: in buffer k-1 (with their
         # verdicts) and in this segment's partitions and FIFOs, plus the decision unit's two
         names = [*seg, ex.head]
