@@ -17,6 +17,7 @@ from typing import Any
 
 from exitflow.layout import RunLayout
 from exitflow.report_svg import Series, bar_groups, line_chart, stacked_bars
+from exitflow.sim.streams import STREAMS
 
 __all__ = ["fmt_headline", "render"]
 
@@ -321,7 +322,6 @@ def _adversarial(fig: dict[str, Any]) -> str:
     out += '<p class="note">Every frame forced to the last exit: the throughput early exit cannot improve on.</p>'
     streams = fig.get("streams") or {}
     if streams:
-        names = {"test": "test set", "no_exit": "no exit by policy", "hard_bursts": "hard bursts"}
         rows = "".join(
             f'<tr data-stream="{k}"><th>{name}</th>'
             + "".join(
@@ -329,7 +329,7 @@ def _adversarial(fig: dict[str, Any]) -> str:
                 for c in ("fps", "accuracy", "forced")
             )
             + "</tr>"
-            for k, name in names.items()
+            for k, name in STREAMS.items()
         )
         burst = (streams.get("hard_bursts") or {}).get("burst_frames")
         out += (

@@ -99,15 +99,10 @@ def sim_model_for(
     """The cycle simulator's model of `desc` (with measured RTL `timing` when given) with the
     FIFO and buffer depths the generated top was built with; also the names of top FIFOs the
     model has no link for (not applied)."""
-    from exitflow.hw.top.measure import built_depths
-
     model = model_from_hwdesc(desc, cfg, timing=timing)
     links = {ln.name for ln in model.links()}
-    # as built: each verdict FIFO at its cond_buffer's VERDICT_DEPTH, which plan.fifo_depths
-    # can miss (fmnist3: 32 built where the sizing says 10 and 3)
-    built = built_depths(design.plan)
-    fifo = {k: v for k, v in built.items() if k in links}
-    missing = sorted(set(built) - links)
+    fifo = {k: v for k, v in design.plan.fifo_depths.items() if k in links}
+    missing = sorted(set(design.plan.fifo_depths) - links)
     cbufs = {s.cbuf.name for s in model.segments if s.cbuf is not None}
     frames = {e.cbuf: e.cbuf_frames for e in design.plan.exits if e.cbuf and e.cbuf in cbufs}
     return model.with_depths(fifo, frames), missing

@@ -12,6 +12,7 @@ from exitflow.core.files import write_bytes, write_json, write_text
 from exitflow.sim.analysis import exit_fractions, latency, throughput_fps
 from exitflow.sim.model import Model
 from exitflow.sim.result import RunResult
+from exitflow.sim.streams import STREAMS
 
 SIZING_CASES = ("exit_sequence", "worst_case")  # keys of the sizing section
 NOT_MEANINGFUL = " (not meaningful: run too short)"
@@ -151,8 +152,8 @@ def _stream_lines(st: dict[str, Any] | None) -> list[str]:
     """The three streams' figures (sim.streams), or nothing for a report without them."""
     if not st:
         return []
-    names = {"test": "test set", "no_exit": "no exit by policy",
-             "hard_bursts": f"hard bursts ({st.get('hard_bursts', {}).get('burst_frames')} frames)"}  # fmt: skip
+    burst = (st.get("hard_bursts") or {}).get("burst_frames")
+    names = {**STREAMS, "hard_bursts": f"{STREAMS['hard_bursts']} ({burst} frames)"}
     lines = ["## Three streams (same frames and arrival; shedding "
              f"{'on' if st.get('shedding') else 'off'})", "",
              "| stream | frames/s | accuracy | forced |", "|---|---|---|---|"]  # fmt: skip

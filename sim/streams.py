@@ -23,9 +23,11 @@ from exitflow.sim.decisions import never_exit
 from exitflow.sim.model import Model
 from exitflow.sim.run import simulate
 
-__all__ = ["BURST_OVER_BUFFER", "hard_burst_order", "stream_figures"]
+__all__ = ["BURST_OVER_BUFFER", "STREAMS", "hard_burst_order", "stream_figures"]
 
 BURST_OVER_BUFFER = 2  # a burst of hard frames is this many times the deepest buffer's frames
+# the streams by their key in the figures, with the name a report gives them
+STREAMS = {"test": "test set", "no_exit": "no exit by policy", "hard_bursts": "hard bursts"}
 
 
 def hard_burst_order(exit_index: np.ndarray, burst: int) -> np.ndarray:

@@ -26,7 +26,9 @@ import numpy as np
 
 from exitflow.core.errors import SimulationError
 from exitflow.core.hwdesc import HwDesc
+from exitflow.sim.analysis import latency, throughput_fps
 from exitflow.sim.design import model_from_hwdesc
+from exitflow.sim.run import simulate
 from exitflow.sim.shedding import noexit_fps
 
 __all__ = [
@@ -68,9 +70,6 @@ def evaluate_design(
     or one frame every `period_cycles`); with `shedding`, also the frames forced out (and every
     frame's exit) and, with `worst`, the no-exit stream's throughput with shedding (saturated).
     `timing`: measured partition timing (exitflow.sim.rtl_timing)."""
-    from exitflow.sim.analysis import latency, throughput_fps
-    from exitflow.sim.run import simulate
-
     model = replace(model_from_hwdesc(desc, timing=timing), shedding=shedding)
     n = len(exit_index)
     arrival = None if period_cycles is None else np.arange(n, dtype=np.int64) * period_cycles
@@ -111,8 +110,6 @@ def steady_fps(r: Any, clock_mhz: float) -> float:
     drain of every buffer's backlog: fmnist3's chosen design gives 21,764 frames/s over the
     span of 2,000 frames and 22,626 in steady state, against the baseline's f_clk / II, which
     has neither). Runs shorter than `STEADY_MIN_FRAMES` give the span's figure."""
-    from exitflow.sim.analysis import throughput_fps
-
     n = r.num_frames
     if n < STEADY_MIN_FRAMES:
         return throughput_fps(r, clock_mhz)

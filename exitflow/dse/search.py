@@ -196,9 +196,10 @@ def _search(inp: Inputs, cfg: DseConfig, cache: DiskCache, executor, start: floa
     finals = _finalists([c for c in cands if c.reached], base, cfg)
     simulated = _simulate(inp, cfg, cache, executor, folder, finals)
     final_acc = float(np.mean(out.logits[:, -1].argmax(-1) == out.labels))
+    min_acc = final_acc - drop - 1e-12
     for c in simulated:
-        score_forced(c, out.logits, out.labels, len(topo.exit_after), final_acc - drop - 1e-12)
-    sims = [c for c in simulated if c.accuracy >= final_acc - drop - 1e-12]
+        score_forced(c, out.logits, out.labels, len(topo.exit_after), min_acc)
+    sims = [c for c in simulated if c.accuracy >= min_acc]
     front = pareto_front(sims)
     sweep = iso_sweep(sims, base, topo, cfg.budgets, cfg.floor_fraction, cfg.fps_tolerance)
     chosen, why = _choose(sims, base, cfg)

@@ -23,7 +23,7 @@ from exitflow.core.files import write_json, write_text
 from exitflow.hw.tools.stream import StreamPort, VerilatedModel, build_model
 from exitflow.hw.tools.verilator import Verilator
 from exitflow.hw.top.generate import GLUE, TopDesign
-from exitflow.hw.top.plan import StreamFormat, TopPlan
+from exitflow.hw.top.plan import StreamFormat
 from exitflow.sim.rtl_timing import PartitionTiming, RtlTiming
 
 __all__ = ["measure_partition", "measure_partition_timing", "measure_stage_with_head", "read_ahead"]
@@ -196,17 +196,6 @@ endmodule
     return top
 
 
-def built_depths(plan: TopPlan) -> dict[str, int]:
-    """The top's FIFO depths as built: plan.fifo_depths, with each verdict FIFO at the depth its
-    cond_buffer gets (VERDICT_DEPTH = the exit's verdict_depth, which plan.fifo_depths can miss:
-    fmnist3's top has 32 where it says 10 and 3)."""
-    fifo = {k: int(v) for k, v in plan.fifo_depths.items()}
-    for e in plan.exits:
-        if e.cbuf and e.decision:
-            fifo[f"{e.decision}->{e.cbuf}"] = int(e.verdict_depth)
-    return fifo
-
-
 def read_freeze(reads: np.ndarray, writes: np.ndarray, stage: PartitionTiming) -> int:
     """How many cycles of its saturated schedule a stage's reads go on behind a held write: from
     the pair's longest read hold in its last frame (reads, writes: [frames, words], the first
@@ -280,7 +269,7 @@ def measure_partition_timing(
         design=d.plan.design,
         partitions=parts,
         final_argmax=(int(fa["cycles_per_frame"]), int(fa["latency_cycles"])) if fa else None,
-        fifo_depths=built_depths(d.plan),
+        fifo_depths={k: int(v) for k, v in d.plan.fifo_depths.items()},
         cond_buffer_frames={e.cbuf: e.cbuf_frames for e in d.plan.exits if e.cbuf},
         extra={"top": d.name},
     )
