@@ -302,6 +302,23 @@ def test_steady_state_throughput_leaves_out_fill_and_drain():
     assert steady_fps(few, 100.0) == throughput_fps(few, 100.0)
 
 
+def test_a_head_is_folded_to_stay_off_the_bottleneck_and_no_faster():
+    """head_caps: stage 0 reached 1,000 cycles (every frame), stage 1 3,000 (half the frames):
+    the design moves a frame per 1,500 cycles, so head 0 may take 1,500 and head 1 3,000, each
+    on the 2% grid at most 2% below; a stage target below the cap is kept."""
+    from exitflow.dse.candidates import head_caps, partition_targets
+
+    topo = Topology(2, (0, 1), {"stage0": 1, "stage1": 1, "head0": 1, "head1": 1}, 1)
+    grid = CycleGrid(16, 1.02)
+    caps = head_caps(topo, [1.0, 0.5], [1000, 3000], grid)
+    for e, need in ((0, 1500), (1, 3000)):
+        assert need / 1.02 < caps[e] <= need
+    pairs = dict(partition_targets(topo, (0,), (4000, 2000), caps))
+    assert pairs["head0"] == caps[0] and pairs["decision0"] == caps[0]
+    assert pairs["head1"] == 2000  # its stage's target is already below the cap
+    assert pairs["stage0"] == 4000 and pairs["stage1"] == 2000
+
+
 def test_pareto_front_drops_dominated_designs():
     a, b, c = _cand(1000.0, 0.5), _cand(900.0, 0.6), _cand(1100.0, 0.7)
     assert pareto_front([a, b, c]) == [a, c]
@@ -373,7 +390,7 @@ def test_the_build_reproduces_the_chosen_folding(searched):
             model = fn(model, cfg)
         est = partition_estimate(model, name, "xc7z020clg400-1")
         searched_est = fold_partition(
-            str(ckpt), name, name.rstrip("0123456789"), chosen["stage_target_cycles"][stage],
+            str(ckpt), name, name.rstrip("0123456789"), chosen["partition_target_cycles"][name],
             "xc7z020clg400-1", 100.0, "dsp", costs=PYNQ_COSTS,
         )  # fmt: skip
         assert est.cycles_per_frame == searched_est["cycles_per_frame"], name

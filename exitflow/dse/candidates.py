@@ -21,6 +21,7 @@ from exitflow.dse.space import CycleGrid, ThresholdPoint, stage_reach
 
 __all__ = [
     "Candidate",
+    "head_caps",
     "partition_targets",
     "rebalanced",
     "score_forced",
@@ -47,6 +48,7 @@ class Candidate:
     reached: bool = True
     sim: dict[str, Any] | None = None
     desc: dict[str, Any] | None = None
+    parts: tuple[tuple[str, int], ...] = ()  # (partition, folding target) composed (search)
 
     @property
     def key(self) -> tuple:
@@ -74,6 +76,8 @@ class Candidate:
         out = {
             **self.point.to_dict(),
             "stage_target_cycles": list(self.targets),
+            # what each partition was folded for: heads at their cap (head_caps) where lower
+            "partition_target_cycles": dict(self.parts),
             "rate_slack": self.slack,
             "floor_cap_cycles": self.floor_cap,
             "cond_buffer_frames": self.depth,
@@ -133,12 +137,36 @@ def rebalanced(c: Candidate, topo: Topology, clock_mhz: float, grid: CycleGrid) 
     return Candidate(c.point, tuple(t), c.slack, c.floor_cap, depth=c.depth)
 
 
-def partition_targets(topo: Topology, keep: tuple[int, ...], targets: tuple[int, ...]):
-    """(partition, target) of every partition of a design keeping exits `keep`."""
+def head_caps(
+    topo: Topology, reach: list[float], reached: list[int], grid: CycleGrid
+) -> dict[int, int]:
+    """Cycles per frame that keep each head (and decision unit) of a design off its bottleneck.
+
+    FINN's folding is discrete, so a stage often reaches fewer cycles than its target, and a head
+    folded for that target alone became the design's bottleneck (fmnist3: head 0 at 4,351
+    cycles behind stage 0 at 3,956). The slowest stage sets the design's cycles per input frame,
+    B = max_k reached_k x P_k; head e behind stage k sees P_k of the frames, so B / P_k (on
+    `grid`, never above it) is as slow as it may be. `reached`: the cycles each stage's folding
+    reached; `reach`: P_k per stage (stage_reach; 1 for every stage of the single-exit baseline).
+    """
+    bound = max(c * p for c, p in zip(reached, reach))
+    return {e: grid.floor(bound / max(reach[k], 1e-9)) for e, k in enumerate(topo.exit_after)}
+
+
+def partition_targets(
+    topo: Topology,
+    keep: tuple[int, ...],
+    targets: tuple[int, ...],
+    caps: dict[int, int] | None = None,
+) -> list[tuple[str, int]]:
+    """(partition, target) of every partition of a design keeping exits `keep`: each head and
+    decision unit at its stage's target, or at its cap (head_caps) where that is lower."""
     pairs = [(f"stage{k}", t) for k, t in enumerate(targets)]
     last = len(topo.exit_after) - 1
     for e in [*keep, last]:
         t = targets[topo.exit_after[e]]
+        if caps is not None:
+            t = min(t, caps[e])
         pairs.append((f"head{e}", t))
         if e != last:
             pairs.append((f"decision{e}", t))

@@ -31,7 +31,8 @@ __all__ = ["FOLD_VERSION", "Inputs", "PartitionFolder", "board_costs", "load_inp
 log = logging.getLogger(__name__)
 
 FOLD_STEP = "step_specialize_layers"  # checkpoints the candidate folding starts from
-FOLD_VERSION = 2  # bump when fold_partition's result changes meaning (invalidates the cache)
+# bump when fold_partition's result changes meaning (invalidates the cache); 3: parallel_window
+FOLD_VERSION = 3
 
 
 @dataclass

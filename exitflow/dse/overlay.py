@@ -3,8 +3,9 @@
 dse/overlay.yaml holds only the sections the search decided: policy.thresholds (the chosen
 point of the trade-off curve), hw.target_fps and hw.stage_rate_fractions (the stage targets:
 target_fps is the fastest stage's frame rate, each fraction its own over it),
-hw.cond_buffer_frames, and hw.folding_overrides with every PE/SIMD the search's folding reached
-(so the build reproduces it exactly, also where the search raised FINN's mvau_wwidth_max),
+hw.cond_buffer_frames, and hw.folding_overrides with every PE/SIMD (and window generator's
+parallel_window) the search's folding reached (so the build reproduces it exactly, also where the
+search raised FINN's mvau_wwidth_max or folded a head for less than its stage's target),
 hw.keep_exits (the chosen non-final exits; null when it keeps every exit, and the thresholds of
 left-out exits are inf) and hw.load_shedding (enabled when the chosen design sheds, else
 disabled: the design as it was simulated; a shedding design also sets sim.arrival periodic at
@@ -34,7 +35,7 @@ def overlay(c: Candidate, topo: Topology, folds: dict[tuple[str, int], dict], cl
     t0 = min(c.targets)
     fps = clock_mhz * 1e6 / t0
     overrides = {}
-    for name, t in partition_targets(topo, c.point.keep, c.targets):
+    for name, t in c.parts or partition_targets(topo, c.point.keep, c.targets):
         fold = folds[(name, t)].get("folding") or {}
         if fold:
             overrides[name] = {node: dict(v) for node, v in fold.items()}

@@ -25,7 +25,10 @@ __all__ = ["FOLD_STEPS", "fold_partition"]
 log = logging.getLogger(__name__)
 
 FOLD_STEPS = ("step_set_folding", "step_minimize_bit_width", "step_insert_dwc_fifo")
-FOLD_ATTRS = ("PE", "SIMD")
+# parallel_window too: SetFolding sets it on a window generator at its widest SIMD when the target
+# needs more, so a head folded for a cap below its stage's target (search.head_caps) can differ
+# from the build's SetFolding at the stage's target beyond PE/SIMD
+FOLD_ATTRS = ("PE", "SIMD", "parallel_window")
 
 
 def _folding(model) -> dict[str, dict[str, int]]:

@@ -28,6 +28,7 @@ from exitflow.dse.cache import DiskCache, digest
 from exitflow.dse.candidates import (
     Candidate,
     fill,
+    head_caps,
     partition_targets,
     rebalanced,
     remap,
@@ -41,7 +42,7 @@ from exitflow.dse.config import DseConfig, Objective
 from exitflow.dse.evaluate import no_exit_fps
 from exitflow.dse.executor import make_executor
 from exitflow.dse.inputs import Inputs, PartitionFolder
-from exitflow.dse.space import CycleGrid, threshold_points
+from exitflow.dse.space import CycleGrid, stage_reach, threshold_points
 
 __all__ = ["SearchResult", "search"]
 
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 
 GRID_LO = 16  # smallest target cycles per frame on the grid
 GRID_HI = 1 << 22  # largest (a few tens of frames/s at 100 MHz)
+HEAD_GRID = CycleGrid(GRID_LO, 1.02)  # heads' caps (head_caps): at most 2% faster than needed
 PER_BUDGET = 3  # analytic best per budget that are simulated
 REBALANCE_ROUNDS = 2  # rounds of folding each candidate's bottleneck stage for the next one
 
@@ -72,15 +74,24 @@ def _baselines(inp: Inputs, folder: PartitionFolder, grid: CycleGrid) -> list[Ba
     names = [f"stage{k}" for k in range(topo.num_stages)] + [f"head{last}"]
     coarse = CycleGrid(grid.lo, grid.step**4).values(GRID_LO, GRID_HI)
 
+    stages = names[:-1]
+    ones = [1.0] * topo.num_stages
+
     def at(targets: list[int]) -> list[BaselinePoint]:
-        got = folder.get({(n, t) for n in names for t in targets})
+        got = folder.get({(n, t) for n in stages for t in targets})
+        heads = {}
+        for t in targets:
+            cycles = [int(got[(n, t)]["cycles_per_frame"]) for n in stages]
+            heads[t] = min(t, head_caps(topo, ones, cycles, HEAD_GRID)[last])
+        got |= folder.get({(names[-1], h) for h in heads.values()})
         out = []
         for t in targets:
-            ests = {n: folder.estimate(n, t) for n in names}
+            parts = [(n, t) for n in stages] + [(names[-1], heads[t])]
+            ests = _estimates(folder, parts, [(n, t) for n in names])
             desc, res = compose(topo, ests, (), [], {"kind": inp.kind}, 1, inp.fifo_depth,
                                 inp.clock_mhz)  # fmt: skip
             frac, key = resource_fraction(res, inp.board_resources)
-            reached = all(got[(n, t)]["reached"] for n in names)
+            reached = all(e["reached"] for e in ests.values())
             out.append(BaselinePoint(t, no_exit_fps(desc), frac, key, res, reached))
         return out
 
@@ -120,15 +131,29 @@ def _candidates(inp: Inputs, cfg: DseConfig, grid: CycleGrid, points, base) -> l
     return out
 
 
+def _estimates(folder: PartitionFolder, parts, asked) -> dict[str, dict]:
+    """The folded estimates of `parts`, each `reached` as judged against its target in `asked`
+    (a head folded for a cap below its stage's target still meets the design's target)."""
+    ests = {n: folder.estimate(n, t) for n, t in parts}
+    for n, t in asked:
+        ests[n]["reached"] = int(ests[n]["cycles_per_frame"]) <= t
+    return ests
+
+
 def _compose(inp: Inputs, folder: PartitionFolder, cands: list[Candidate]) -> list[Candidate]:
-    """Fold what the candidates need (cached), compose and screen them."""
+    """Fold what the candidates need (cached), compose and screen them: the stages first, then
+    each head for its stage's target or the cap that keeps it off the bottleneck (head_caps)."""
     topo = inp.topo
-    folder.get({pt for c in cands for pt in partition_targets(topo, c.point.keep, c.targets)})
+    got = folder.get({(f"stage{k}", t) for c in cands for k, t in enumerate(c.targets)})
+    for c in cands:
+        reached = [int(got[(f"stage{k}", t)]["cycles_per_frame"]) for k, t in enumerate(c.targets)]
+        reach = stage_reach(c.point.exit_index, topo.exit_after, topo.num_stages)
+        caps = head_caps(topo, reach, reached, HEAD_GRID)
+        c.parts = tuple(partition_targets(topo, c.point.keep, c.targets, caps))
+    folder.get({pt for c in cands for pt in c.parts})
     policy = {"kind": inp.kind, "params": inp.params}
     for c in cands:
-        ests = {
-            n: folder.estimate(n, t) for n, t in partition_targets(topo, c.point.keep, c.targets)
-        }
+        ests = _estimates(folder, c.parts, partition_targets(topo, c.point.keep, c.targets))
         fill(c, topo, ests, policy, inp.fifo_depth, inp.clock_mhz, inp.board_resources)
     return cands
 
@@ -240,8 +265,7 @@ def _search(inp: Inputs, cfg: DseConfig, cache: DiskCache, executor, start: floa
     }
     folds = {}
     if chosen is not None:
-        folds = {pt: folder.memo[pt] for pt in partition_targets(topo, chosen.point.keep,
-                                                                  chosen.targets)}  # fmt: skip
+        folds = {pt: folder.memo[pt] for pt in chosen.parts}
     return SearchResult(report, chosen, folder.evaluated, len(simulated), folds, base, sims)
 
 
@@ -257,9 +281,7 @@ def _simulate(inp, cfg, cache, executor, folder, finals: list[Candidate]) -> lis
     variants, jobs, keys = [], [], []
     policy = {"kind": inp.kind, "params": inp.params}
     for c in finals:
-        ests = {
-            n: folder.estimate(n, t) for n, t in partition_targets(topo, c.point.keep, c.targets)
-        }
+        ests = _estimates(folder, c.parts, partition_targets(topo, c.point.keep, c.targets))
         for d, shed in itertools.product(sorted(set(cfg.buffer_depths)),
                                          cfg.load_shedding.options()):  # fmt: skip
             if not c.point.keep and (shed or d != min(cfg.buffer_depths)):

@@ -53,6 +53,10 @@ def check_override(model: ModelWrapper, partition: str, node_name: str, attr: st
     limits = _LIMITS.get(_base(node.op_type), {})
     if attr not in inst.get_nodeattr_types():
         raise FoldingError(f"{partition}/{node_name} ({node.op_type}) has no attribute {attr!r}")
+    if attr == "parallel_window":  # a window generator's mode switch, not a factor
+        if value not in (0, 1):
+            raise FoldingError(f"{partition}/{node_name}: parallel_window={value} must be 0 or 1")
+        return
     if value < 1:
         raise FoldingError(f"{partition}/{node_name}: {attr}={value} must be >= 1")
     least = _min_simd(node, inst) if attr == "SIMD" else 1
