@@ -112,7 +112,7 @@ def input_digests(step: Step, run: Run) -> tuple[dict[str, str | None], dict[str
     lay = run.layout
     files = {lay.rel(getattr(lay, n)): path_digest(getattr(lay, n)) for n in step.reads}
     files |= {lay.rel(getattr(lay, n)): path_digest(getattr(lay, n)) for n in step.optional}
-    whole = {"root": to_dict(run.cfg)}
+    whole = {"root": to_dict(run.cfg, digest=True)}
     for key in step.ignore:
         _drop(whole["root"], key)
     config = {}

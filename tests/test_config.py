@@ -405,3 +405,29 @@ def test_any_valid_config_round_trips_through_yaml(data: dict) -> None:
     for key, value in data.get("train", {}).items():
         got = getattr(again.train, key)
         assert got == value or (isinstance(value, float) and math.isclose(got, value))
+
+
+def test_a_neutral_key_at_its_default_leaves_staleness_digests_as_before_it_existed() -> None:
+    """A key added with opt(..., neutral=True) must not make existing runs stale at its
+    default, but must once a user sets it; config files still carry it."""
+    import dataclasses
+
+    from exitflow.core.schema import opt, to_dict
+    from exitflow.records import config_digest
+
+    @dataclasses.dataclass
+    class Before:
+        depth: int = opt(32, "a key every run had")
+
+    @dataclasses.dataclass
+    class After:
+        depth: int = opt(32, "a key every run had")
+        added: str = opt("none", "a key added later", neutral=True)
+        listed: list = opt([], "a later list key", neutral=True)
+
+    old = config_digest(to_dict(Before(), digest=True))
+    assert config_digest(to_dict(After(), digest=True)) == old
+    assert config_digest(to_dict(After(added="sized"), digest=True)) != old
+    assert config_digest(to_dict(After(listed=[1]), digest=True)) != old
+    assert config_digest(to_dict(After(depth=64), digest=True)) != old
+    assert to_dict(After()) == {"depth": 32, "added": "none", "listed": []}

@@ -50,13 +50,26 @@ def parse_ext_float(value: Any, path: str) -> float:
     return float(value)
 
 
-def opt(default: Any, doc: str) -> Any:
-    """A dataclass field with a default and a one-line doc (shown by `exitflow config --describe`)."""
+def opt(default: Any, doc: str, *, neutral: bool = False) -> Any:
+    """A dataclass field with a default and a one-line doc (shown by `exitflow config --describe`).
+
+    neutral: a key added after runs were made whose default reproduces what every step made
+    before it existed. At its default it is left out of the digests that decide staleness
+    (`to_dict(..., digest=True)`), so adding it does not make every existing run stale. Never
+    change a neutral key's default: a new default is a new behaviour; drop the flag instead.
+    """
+    meta = {"doc": doc, "neutral": neutral}
     if isinstance(default, (list, dict, set)) or dataclasses.is_dataclass(default):
-        return dataclasses.field(
-            default_factory=lambda: copy.deepcopy(default), metadata={"doc": doc}
-        )
-    return dataclasses.field(default=default, metadata={"doc": doc})
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _at_default(f: dataclasses.Field, value: Any) -> bool:
+    if f.default is not dataclasses.MISSING:
+        return to_dict(value) == to_dict(f.default)
+    if f.default_factory is not dataclasses.MISSING:
+        return to_dict(value) == to_dict(f.default_factory())
+    return False
 
 
 def _type_name(tp: Any) -> str:
@@ -161,16 +174,23 @@ def from_dict(cls: type[T], data: Any, path: str = "") -> T:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def to_dict(obj: Any) -> Any:
-    """Plain YAML/JSON-ready data from a config dataclass (enums become their values)."""
+def to_dict(obj: Any, *, digest: bool = False) -> Any:
+    """Plain YAML/JSON-ready data from a config dataclass (enums become their values).
+
+    digest: leave out neutral keys (`opt(..., neutral=True)`) at their default, for digests
+    that decide whether a run's outputs are stale."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {
+            f.name: to_dict(getattr(obj, f.name), digest=digest)
+            for f in dataclasses.fields(obj)
+            if not (digest and f.metadata.get("neutral") and _at_default(f, getattr(obj, f.name)))
+        }
     if isinstance(obj, enum.Enum):
         return obj.value
     if isinstance(obj, (list, tuple)):
-        return [to_dict(v) for v in obj]
+        return [to_dict(v, digest=digest) for v in obj]
     if isinstance(obj, dict):
-        return {k: to_dict(v) for k, v in obj.items()}
+        return {k: to_dict(v, digest=digest) for k, v in obj.items()}
     return obj
 
 
