@@ -85,6 +85,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    from common import DATA_ROOT, run_config
+
+    from exitflow.run import Run
+
+    # under the run's lock, as the flow's steps: the generated top in build/rtl/top-<key>/ is
+    # what another process's cosim step would otherwise prune mid-run
+    cfg = run_config(args.run, REPO / "configs" / "fmnist3.yaml")
+    with Run(cfg, args.run, DATA_ROOT).locked():
+        return _measure(args)
+
+
+def _measure(args: argparse.Namespace) -> int:
+    from common import DATA_ROOT, run_config
 
     from exitflow.hw.top import cosim
     from exitflow.step_rtl import compare_reference, prepare
@@ -93,8 +106,6 @@ def main(argv: list[str] | None = None) -> int:
     with np.load(args.run / "export" / "reference.npz") as data:
         ref = {k: data[k] for k in data.files}
     if args.frames > len(ref["input"]):  # reference.npz keeps 1,000 images: read the rest
-        from common import DATA_ROOT, run_config
-
         from exitflow.quant.data import load_splits
 
         cfg = run_config(args.run, REPO / "configs" / "fmnist3.yaml")

@@ -113,7 +113,18 @@ def _children_cpu() -> float:
 
 
 def _noexit(run_dir: Path, frames: int, workers: int) -> dict[str, float]:
-    """No frame exits early (thresholds written over AXI-Lite): RTL vs simulator throughput."""
+    """No frame exits early (thresholds written over AXI-Lite): RTL vs simulator throughput.
+
+    Under the run's lock, as the flow's own steps: the top it generates and simulates lives in
+    build/rtl/top-<key>/, which another process's cosim step would otherwise prune mid-run."""
+    from exitflow.run import Run
+
+    cfg = run_config(run_dir, REPO / "configs" / "fmnist3.yaml")
+    with Run(cfg, run_dir, DATA_ROOT).locked():
+        return _noexit_locked(run_dir, frames, workers)
+
+
+def _noexit_locked(run_dir: Path, frames: int, workers: int) -> dict[str, float]:
     from exitflow.core.rules import predicted_class
     from exitflow.hw.ops import axilite
     from exitflow.hw.top import cosim
