@@ -92,6 +92,7 @@ def run_build(
         tools=tools,
         workers=hw.workers,
         mvau_style=hw.mvau_style.resolve(board.mvau_style).value,
+        inner_fifos=hw.inner_fifos.value,
         start_step=hw.start_step,
         stop_step=hw.stop_step,
         cond_buffer_frames=hw.cond_buffer_frames,
@@ -102,6 +103,7 @@ def run_build(
     flow_seconds = time.monotonic() - start
     extra: dict = {"design": design.name, "decision_impl": impl, "policy": policy.kind}
     extra["mvau_style"] = opts.mvau_style
+    extra["inner_fifos"] = opts.inner_fifos
     extra["rate_fractions"] = fractions
     extra["exits"] = design.manifest.get("kept_exits", list(range(len(exit_after))))
     extra["steps_run"] = result.ran

@@ -14,6 +14,7 @@ __all__ = [
     "Board",
     "DecisionImpl",
     "HwConfig",
+    "InnerFifos",
     "LoadShedding",
     "MvauStyle",
     "check_keep_exits",
@@ -40,6 +41,13 @@ class LoadShedding(StrEnum):
     AUTO = "auto"  # enabled where the no-exit throughput falls below the baseline's
     ENABLED = "enabled"
     DISABLED = "disabled"
+
+
+class InnerFifos(StrEnum):
+    """FIFOs between the layers of a partition (docs/rtl.md, "Inner FIFOs")."""
+
+    NONE = "none"  # none: FINN's layers stall each other (fmnist3 stage2: 1.74x its slowest layer)
+    SIZED = "sized"  # as deep as a Verilator run with deep FIFOs filled them (needs all-RTL)
 
 
 @dataclass
@@ -73,6 +81,12 @@ class HwConfig:
         {}, "partition -> layer -> {PE/SIMD: value}, applied after automatic folding"
     )
     mvau_style: MvauStyle = opt(MvauStyle.AUTO, "matrix-vector units in LUTs or DSPs")
+    # none by default: sized changes the partitions' graphs, so today's builds would be stale
+    inner_fifos: InnerFifos = opt(
+        InnerFifos.NONE,
+        "FIFOs between a partition's layers: none, or sized by a Verilator simulation "
+        "(step_size_inner_fifos; needs every layer in RTL, hw.mvau_style: dsp)",
+    )
     baseline: bool = opt(True, "also build the single-exit baseline (same resource budget)")
     workers: int = opt(1, "processes for python-mode verification")
     # Off by default until the generated RTL top sheds exactly as the simulator predicts

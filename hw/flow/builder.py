@@ -49,6 +49,7 @@ class FlowOptions:
     tools: dict[str, Path | None]
     workers: int = 1
     mvau_style: str = "dsp"
+    inner_fifos: str = "none"
     start_step: str | None = None
     stop_step: str | None = None
     cond_buffer_frames: int | None = None
@@ -86,6 +87,19 @@ def checkpoint_path(build_dir: Path, partition: str, step: str) -> Path:
     return build_dir / "checkpoints" / partition / f"{STEP_NAMES.index(step):02d}_{step}.onnx"
 
 
+def rtl_checkpoint(build_dir: Path, partition: str) -> Path:
+    """The checkpoint the RTL top and its synthesis read: step_size_inner_fifos's, or
+    step_hw_codegen's for a build from before that step or one stopped at codegen (a sizing
+    checkpoint older than the codegen one is a previous build's, so stale)."""
+    codegen = checkpoint_path(build_dir, partition, "step_hw_codegen")
+    sized = checkpoint_path(build_dir, partition, "step_size_inner_fifos")
+    if sized.is_file() and (
+        not codegen.is_file() or sized.stat().st_mtime >= codegen.stat().st_mtime
+    ):
+        return sized
+    return codegen
+
+
 def save_model(model: ModelWrapper, path: Path) -> None:
     """Write a checkpoint atomically (a crash never leaves half a model)."""
     with atomic_path(path) as tmp:
@@ -100,6 +114,7 @@ def _pcfg(p: PartitionSpec, opts: FlowOptions, target: int | None) -> PartitionC
         clk_ns=1000.0 / opts.clock_mhz,
         target_cycles=target,
         mvau_style=opts.mvau_style,
+        inner_fifos=opts.inner_fifos,
         overrides=opts.overrides.get(p.name, {}),
         work_dir=opts.build_dir / "partitions" / p.name,
         vitis_hls=opts.tools.get("vitis_hls"),

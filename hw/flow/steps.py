@@ -66,6 +66,7 @@ class PartitionCfg:
     vitis_hls: Path | None = None
     vivado: Path | None = None
     mvau_style: str = "dsp"  # "lut": MVAU_hls with LUT multipliers, "dsp": FINN's RTL MVU
+    inner_fifos: str = "none"  # "sized": FIFOs between layers sized in Verilator (hw.inner_fifos)
 
 
 StepFn = Callable[[ModelWrapper, PartitionCfg], ModelWrapper]
@@ -315,6 +316,20 @@ def step_hw_codegen(model: ModelWrapper, cfg: PartitionCfg) -> ModelWrapper:
     return model.transform(PrepareIP(cfg.fpgapart, cfg.clk_ns))
 
 
+def step_size_inner_fifos(model: ModelWrapper, cfg: PartitionCfg) -> ModelWrapper:
+    """hw.inner_fifos "sized": FIFOs between the layers, as deep as a Verilator run with deep
+    ones filled them at the partition's own rate (hw.flow.inner_fifos); "none": unchanged.
+
+    After step_hw_codegen, not before, so that the checkpoints of builds without it keep their
+    numbers; the generated top reads this step's checkpoint (hw.top.plan)."""
+    # decision units: one layer or two, nothing bursty to decouple
+    if cfg.inner_fifos == "none" or cfg.kind == "decision" or decision_op.is_custom_decision(model):
+        return model
+    from exitflow.hw.flow.inner_fifos import size_inner_fifos
+
+    return size_inner_fifos(model, cfg.fpgapart, cfg.clk_ns, cfg.work_dir / "inner_fifos")
+
+
 def step_hw_ipgen(model: ModelWrapper, cfg: PartitionCfg) -> ModelWrapper:
     """Vitis HLS synthesis of the HLS layers into IP blocks."""
     from finn.transformation.fpgadataflow.hlssynth_ip import HLSSynthIP
@@ -357,6 +372,7 @@ STEPS: list[Step] = [
     Step("step_insert_dwc_fifo", step_insert_dwc_fifo),
     Step("step_annotate_cycles", step_annotate_cycles),
     Step("step_hw_codegen", step_hw_codegen),
+    Step("step_size_inner_fifos", step_size_inner_fifos),
     Step("step_hw_ipgen", step_hw_ipgen, requires=("vitis_hls",)),
     Step("step_create_stitched_ip", step_create_stitched_ip, requires=("vivado",)),
     Step("step_synth_ooc", step_synth_ooc, requires=("vivado",)),

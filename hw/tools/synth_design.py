@@ -151,7 +151,7 @@ def synthesise_design(
     from qonnx.core.modelwrapper import ModelWrapper
 
     from exitflow.hw.flow import finn_compat
-    from exitflow.hw.flow.builder import checkpoint_path
+    from exitflow.hw.flow.builder import rtl_checkpoint
     from exitflow.hw.ops import sources
     from exitflow.layout import RunLayout
 
@@ -211,7 +211,7 @@ def synthesise_design(
                 files = [codegen, *sources("exit_decision")]
                 res = synthesise_top(files, name, work, yosys, family=family, timeout=timeout)
             else:
-                ckpt = checkpoint_path(paths.build_dir, name, "step_hw_codegen")
+                ckpt = rtl_checkpoint(paths.build_dir, name)
                 if not ckpt.is_file():
                     raise PrerequisiteError(f"{ckpt} is missing: the build did not reach codegen")
                 model = ModelWrapper(str(ckpt))

@@ -21,7 +21,7 @@ from qonnx.custom_op.registry import getCustomOp
 from exitflow.core.errors import PrerequisiteError
 from exitflow.core.hwdesc import HwDesc
 from exitflow.core.hwdesc_load import load_hwdesc
-from exitflow.hw.flow.builder import checkpoint_path
+from exitflow.hw.flow.builder import rtl_checkpoint
 from exitflow.hw.ops import clog2
 from exitflow.hw.ops.exit_decision import POLICY_CODES
 from exitflow.hw.ops.exit_decision import params as decision_params
@@ -31,7 +31,7 @@ __all__ = ["ExitPlan", "PartPlan", "StreamFormat", "TopPlan", "choose_depths", "
 
 log = logging.getLogger(__name__)
 
-LAST_STEP = "step_hw_codegen"  # the checkpoint whose HDL exists without Vivado
+LAST_STEP = "step_hw_codegen"  # the last step whose HDL exists without Vivado (or the sizing's)
 MIN_ID_FIFO = 4
 
 
@@ -112,7 +112,7 @@ def _fmt(model: ModelWrapper, tensor: str, consumer: bool) -> StreamFormat:
 
 
 def _load_part(build_dir: Path, name: str, kind: str) -> PartPlan:
-    path = checkpoint_path(build_dir, name, LAST_STEP)
+    path = rtl_checkpoint(build_dir, name)  # with hw.inner_fifos: sized, its FIFOs
     if not path.is_file():
         raise PrerequisiteError(
             f"{name}: no checkpoint {path}: the top is generated from a build that ran up to "
