@@ -65,6 +65,7 @@ def _part_nodes(
             paired=measured.paired_in_offsets or None,
             slack=measured.write_slack,
             freeze=measured.read_freeze if measured.read_freeze >= 0 else None,
+            read_slack=measured.read_slack if measured.read_slack >= 0 else None,
         )
         return [(node, None)]
     if not inner or not p.nodes:

@@ -118,6 +118,7 @@ class NodeTiming:
         paired: Sequence[int] | None = None,
         slack: int = 0,
         freeze: int | None = None,
+        read_slack: int | None = None,
     ) -> NodeTiming:
         """A node with a measured beat schedule (e.g. FINN's RTL in Verilator) instead of even pacing.
 
@@ -138,6 +139,9 @@ class NodeTiming:
         after the previous frame's last read; the frame's first words are read ahead.
         paired: the same reads fed as its writer in the top writes (an exit head behind its
         stage), where they come sooner after the last frame's: read j waits for the smaller.
+        read_slack: 0 when the measured reads of a held frame never ran ahead of their first
+        frame's pattern: with a starved schedule the reads are then paced by the saturated
+        gaps (a pipeline stalled as a whole resumes its schedule), not the fastest one.
         """
         i = np.asarray(in_off, dtype=np.int64)
         o = np.asarray(out_off, dtype=np.int64)
@@ -169,6 +173,8 @@ class NodeTiming:
             anchor, ranchor, rgap0 = o, int(ii), max(1, rgap0 - lag)
             gap = int(np.diff(i).min()) if len(i) > 1 else 1
             read_anchor, pace = i, np.arange(len(i), dtype=np.int64) * gap
+            if read_slack == 0:
+                pace = i  # read j at least i[j] - i[j-1] after read j-1: no catching up
         rback = None
         if steady is not None:
             sr = np.asarray(steady, dtype=np.int64)

@@ -60,6 +60,10 @@ class PartitionTiming:
     # ... and how far (cycles of its saturated schedule) its reads go on after its first held
     # write of the frame (NodeTiming.fzk); -1 when not measured
     read_freeze: int = -1
+    # ... and how many cycles its reads of a held frame ran ahead of its first frame's pattern
+    # (0: none, they resume their schedule after a hold: NodeTiming paces them by their saturated
+    # gaps); -1 when not measured
+    read_slack: int = -1
 
     @property
     def latency_cycles(self) -> int:
@@ -79,6 +83,7 @@ class PartitionTiming:
             "paired_in_offsets": list(self.paired_in_offsets),
             "write_slack": self.write_slack,
             "read_freeze": self.read_freeze,
+            "read_slack": self.read_slack,
             "in_offsets": list(self.in_offsets),
             "out_offsets": list(self.out_offsets),
         }
@@ -176,6 +181,7 @@ def rtl_timing_from_dict(d: dict[str, Any], where: str = "timing.json") -> RtlTi
             paired,
             slack,
             int(p.get("read_freeze", -1)),
+            int(p.get("read_slack", -1)),
         )
     arg = d.get("final_argmax")
     final = None

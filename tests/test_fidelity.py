@@ -108,6 +108,7 @@ def test_stage_with_head_pair_as_the_model(top, runs) -> None:  # noqa: F811
     head = timing.partitions[e.head]  # measured in the pair too (its reads there)
     assert len(head.paired_in_offsets) == len(head.steady_in_offsets) == len(head.in_offsets)
     assert timing.partitions[e.stages[-1]].write_slack >= 0  # measured in the pair as well
+    assert timing.partitions[e.stages[-1]].read_slack >= 0  # and its reads' catch-up
     alone = [timing.partitions[p].cycles_per_frame for p in (e.stages[-1], e.head)]
     assert steady > max(alone)
     sim = simulate(model_from_hwdesc(desc, timing=timing), np.zeros(12, np.int64))

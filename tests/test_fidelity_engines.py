@@ -46,9 +46,11 @@ def scheduled(draw, t: NodeTiming, freeze: bool = False) -> NodeTiming:
     slack = draw(st.integers(1, 9)) if draw(st.booleans()) else 0
     # reads stopping behind its held writes (a one-node stage's only), s cycles in
     s = draw(st.integers(0, 12)) if freeze and draw(st.booleans()) else None
+    # reads that never catch up on their saturated gaps after a hold (measured read slack 0)
+    rs = 0 if draw(st.booleans()) else None
     return NodeTiming.from_schedule(
         t.name, ins, outs, ii, starved=starved, steady=steady, paired=paired, slack=slack,
-        freeze=s,
+        freeze=s, read_slack=rs,
     )  # fmt: skip
 
 
@@ -111,6 +113,18 @@ def test_starved_schedule_constants():
     for engine in ("fast", "stepper"):
         r = simulate(m, np.zeros(2, np.int64), engine=engine)
         assert (r.start.tolist(), r.finish.tolist()) == ([1, 11], [11, 21]), engine
+
+
+def test_reads_keep_their_saturated_gaps_with_read_slack_0():
+    # saturated reads 0, 1, 5, 6 (a gap of 4 before read 2), starved one every 3 cycles; the
+    # node's input FIFO is fed by a DMA (1 word / cycle). Without a measured read slack the
+    # reads are paced at the fastest gap (1) and anchored to the frame's first read; with
+    # read slack 0 they keep the saturated gaps after any read, as the RTL pairs do
+    sat, starved = [0, 1, 5, 6], ([0, 3, 6, 9], [11, 12])
+    fastest = NodeTiming.from_schedule("n", sat, [8, 9], 12, starved=starved)
+    kept = NodeTiming.from_schedule("n", sat, [8, 9], 12, starved=starved, read_slack=0)
+    assert fastest.in_off.tolist() == [0, 1, 2, 3] and kept.in_off.tolist() == sat
+    assert kept.read_anchor.tolist() == sat  # the anchor stays as it was
 
 
 def test_steady_reads_hold_the_next_frame():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -171,6 +172,31 @@ def test_slow_port_is_raised_to_one_beat_per_cycle(raw, caplog):
     m = model_from_hwdesc(hwdesc_from_dict(raw))
     assert m.segments[0].branch[-1].ii == 10
     assert "decision0: cycles_per_frame 4 < 10 beats" in caplog.text
+
+
+def test_read_slack_is_how_far_held_reads_catch_up():
+    from exitflow.hw.top.measure import read_slack
+    from exitflow.sim.rtl_timing import PartitionTiming, RtlTiming, rtl_timing_from_dict
+
+    # first frame (pattern) reads at 0, 1, 5, 6; a held frame's at 0, 1, 9, 10 (4 behind from
+    # read 2 on, never winning any back): 0; one at 0, 1, 9, 7 (3 of the 4 won back): 3
+    first = [100, 101, 105, 106]
+    assert read_slack(np.array([first, [200, 201, 209, 210]])) == 0
+    assert read_slack(np.array([first, [200, 201, 209, 210], [300, 301, 309, 307]])) == 3
+    # the field round-trips and reaches the node: the stage's reads paced by its saturated gaps
+    desc = load_hwdesc(DATA)
+    n_in = desc.partition("stage0").in_beats
+    n_out = desc.partition("stage0").out_beats
+    ins = tuple(j + 2 * (j // 2) for j in range(n_in))  # gaps 1, 3, 1, 3, ...
+    outs = tuple(3 * n_in + 2 * k for k in range(n_out))
+    part = PartitionTiming(6 * n_in, ins, outs, 4, 0, ins, outs, read_freeze=-1, read_slack=0)
+    timing = rtl_timing_from_dict(RtlTiming("fmnist3", {"stage0": part}).to_dict())
+    assert timing.partitions["stage0"].read_slack == 0
+    node = model_from_hwdesc(desc, timing=timing).segments[0].stage[0]
+    assert node.in_off.tolist() == list(ins)
+    older = RtlTiming("fmnist3", {"stage0": replace(part, read_slack=-1)})
+    node = model_from_hwdesc(desc, timing=older).segments[0].stage[0]
+    assert node.in_off.tolist() == list(range(n_in))  # the fastest gap, as before
 
 
 def test_measured_read_ahead_is_a_fifo_in_front_of_the_partition():

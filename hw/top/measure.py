@@ -222,6 +222,18 @@ def write_slack(writes: np.ndarray, out_offsets: tuple[int, ...]) -> int:
     return int(max(0, (np.maximum.accumulate(u)[:-1] - u[1:]).max()))
 
 
+def read_slack(reads: np.ndarray) -> int:
+    """How many cycles a held frame's reads ran ahead of the first frame's pattern (an empty
+    pipeline, not yet held), seen from any earlier read of the frame, over the held frames
+    (reads: [frames, words] of a pair run): after a hold a FINN stage's reads resume their own
+    schedule where they stopped (fmnist3: 0 for every stage) instead of catching up."""
+    r = np.asarray(reads, np.int64)
+    u = (r[1:] - r[1:, :1]) - (r[0] - r[0, 0])
+    if u.shape[1] < 2:
+        return 0
+    return int(max(0, (np.maximum.accumulate(u, axis=1)[:, :-1] - u[:, 1:]).max()))
+
+
 def measure_partition_timing(
     run_dir: str | Path,
     design: TopDesign | None = None,
@@ -260,6 +272,7 @@ def measure_partition_timing(
             slack = write_slack(so[-1], stage.out_offsets)
             parts[e.stages[-1]] = replace(stage, write_slack=slack)
             si = np.asarray(got["stage_in"], np.int64).reshape(frames + 1, -1)
+            parts[e.stages[-1]] = replace(parts[e.stages[-1]], read_slack=read_slack(si))
             if len(e.stages) == 1 and si.shape[1] % len(stage.in_offsets) == 0:
                 s = read_freeze(si[:, :: si.shape[1] // len(stage.in_offsets)], so, stage)
                 parts[e.stages[-1]] = replace(parts[e.stages[-1]], read_freeze=s)
