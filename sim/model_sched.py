@@ -21,12 +21,18 @@ def freeze_bounds(
 ) -> dict[str, np.ndarray | None]:
     """Read j waits for the last write (previous frame's at o - ii, or this frame's) at least s
     cycles before it in the saturated schedules, by their distance less s (at least 1); a
-    same-frame write whose data is read j or later binds nothing (it would wait for itself)."""
+    same-frame write whose data is read j or later binds nothing (it would wait for itself).
+    A read whose last write before it (s = 0) is the previous frame's waits for that one, by
+    their distance: s is measured on a hold behind a write of the same frame, and the first
+    frame's schedule places the previous frame's writes only roughly (o - ii)."""
     if s is None:
         return {"fzk": None, "fzd": None}
     tw = np.concatenate([o - ii, o])
+    k0 = np.searchsorted(tw, i, side="right") - 1
     k = np.searchsorted(tw, i - s, side="right") - 1
-    d = np.maximum(i - tw[np.maximum(k, 0)] - s, 1)
+    prev = (k0 >= 0) & (k0 < len(o))
+    k = np.where(prev, k0, k)
+    d = np.maximum(i - tw[np.maximum(k, 0)] - np.where(prev, 0, s), 1)
     same = k >= len(o)
     k[same & (dep[np.maximum(k - len(o), 0)] >= np.arange(len(i)))] = -1
     return {"fzk": k.astype(np.int64), "fzd": d.astype(np.int64)}

@@ -155,10 +155,13 @@ def test_writes_catch_up_by_their_slack():
 
 
 def test_freeze_constants():
-    # writes 2, 3, 5, 6 (the previous frame's at -6, -5, -3, -2), s = 1: reads 0-2 wait for the
-    # previous frame's write 3 by 1, 2, 3 cycles, read 3 for this frame's write 0 by 1
+    # writes 2, 3, 5, 6 (the previous frame's at -6, -5, -3, -2), s = 1: reads 0 and 1, whose
+    # last write before them is the previous frame's 3, wait for it by their distance (2, 3:
+    # s counts only behind this frame's writes); read 2 (this frame's write 0 at 2 before it)
+    # for the last write 1 cycle before it, the previous frame's 3, by 3 (4 - 1), read 3 for
+    # this frame's write 0 by 1 (its distance 1 less s, at least 1)
     t = NodeTiming.from_schedule("n", [0, 1, 2, 3], [2, 3, 5, 6], 8, freeze=1)
-    assert t.fzk.tolist() == [3, 3, 3, 4] and t.fzd.tolist() == [1, 2, 3, 1]
+    assert t.fzk.tolist() == [3, 3, 3, 4] and t.fzd.tolist() == [2, 3, 3, 1]
     m = _one_node(t)
     r = [simulate(m, np.zeros(3, np.int64), engine=e) for e in ("fast", "stepper")]
     assert r[0].timing_equal(r[1]) == []

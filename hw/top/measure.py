@@ -198,19 +198,23 @@ endmodule
 
 def read_freeze(reads: np.ndarray, writes: np.ndarray, stage: PartitionTiming) -> int:
     """How many cycles of its saturated schedule a stage's reads go on behind a held write: from
-    the pair's longest read hold in its last frame (reads, writes: [frames, words], the first
-    narrow word of each read where an elem_dwc feeds it), the s with which NodeTiming's freeze
-    rule (sim.model_sched.freeze) gives that read exactly. 0 where that hold is behind the
-    previous frame's writes (the saturated schedule places those only roughly)."""
+    the pair's longest read hold in its last frame behind a write of the same frame (reads,
+    writes: [frames, words], the first narrow word of each read where an elem_dwc feeds it),
+    the s with which NodeTiming's freeze rule (sim.model_sched.freeze_bounds) gives that read
+    exactly. 0 when no read waits behind a write of its own frame. (Reads behind the previous
+    frame's writes wait as with s = 0: the saturated schedule places those writes only
+    roughly.)"""
     i = np.asarray(stage.in_offsets, np.int64)
     o = np.asarray(stage.out_offsets, np.int64) - i[0]
     i = i - i[0]
-    r = reads[-1]
-    j = int((np.diff(r) - np.diff(i)).argmax()) + 1
-    k = int(np.searchsorted(writes[-1], r[j])) - 1
-    if k < 0:
+    r, w = reads[-1], writes[-1]
+    k = np.searchsorted(w, r[1:]) - 1  # the frame's last write before read j (j >= 1)
+    hold = np.where(k >= 0, np.diff(r) - np.diff(i), np.iinfo(np.int64).min)
+    if not (k >= 0).any():
         return 0
-    return max(0, int(i[j] - o[k] - (r[j] - writes[-1][k])))
+    j = int(hold.argmax()) + 1
+    kj = int(k[j - 1])
+    return max(0, int(i[j] - o[kj] - (r[j] - w[kj])))
 
 
 def write_slack(writes: np.ndarray, out_offsets: tuple[int, ...]) -> int:
