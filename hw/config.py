@@ -86,6 +86,7 @@ class HwConfig:
         InnerFifos.NONE,
         "FIFOs between a partition's layers: none, or sized by a Verilator simulation "
         "(step_size_inner_fifos; needs every layer in RTL, hw.mvau_style: dsp)",
+        neutral=True,  # none builds what every build made before the key existed
     )
     baseline: bool = opt(True, "also build the single-exit baseline (same resource budget)")
     workers: int = opt(1, "processes for python-mode verification")
@@ -102,6 +103,10 @@ class HwConfig:
         None,
         "non-final exits (trained exit indices) the hardware has; a left-out exit gets no head, "
         "decision unit, buffer or fork and its policy threshold must be inf; None: every exit",
+        # None builds every exit, as builds did before the key existed; neutral since its
+        # digest entry made every run built before it stale (a run built since with it at None
+        # is stale once, a rebuild's cost, against every older one's)
+        neutral=True,
     )
     allow_over_budget: bool = opt(
         False, "keep a design that needs more than the board has (else `build` fails, exit 8)"
