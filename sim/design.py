@@ -66,6 +66,7 @@ def _part_nodes(
             slack=measured.write_slack,
             freeze=measured.read_freeze if measured.read_freeze >= 0 else None,
             read_slack=measured.read_slack if measured.read_slack >= 0 else None,
+            held=measured.held_reads or None,
         )
         return [(node, None)]
     if not inner or not p.nodes:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from exitflow.sim.model_sched import ModelError, freeze_bounds, starved_deps
+from exitflow.sim.model_sched import ModelError, freeze_bounds, held_bounds, starved_deps
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,7 @@ class NodeTiming:
         slack: int = 0,
         freeze: int | None = None,
         read_slack: int | None = None,
+        held: Sequence[tuple[int, int, int]] | None = None,
     ) -> NodeTiming:
         """A node with a measured beat schedule (e.g. FINN's RTL in Verilator) instead of even pacing.
 
@@ -142,6 +143,8 @@ class NodeTiming:
         read_slack: 0 when the measured reads of a held frame never ran ahead of their first
         frame's pattern: with a starved schedule the reads are then paced by the saturated
         gaps (a pipeline stalled as a whole resumes its schedule), not the fastest one.
+        held: (read j, write k, cycles d) measured on a held frame: read j waits for write k
+        of its frame by d, in place of the freeze rule's bound for that read (held_bounds).
         """
         i = np.asarray(in_off, dtype=np.int64)
         o = np.asarray(out_off, dtype=np.int64)
@@ -202,7 +205,7 @@ class NodeTiming:
             read_anchor=read_anchor,
             rback=rback,
             wslack=max(0, int(slack)),
-            **freeze_bounds(i, o, int(ii), dep, freeze),
+            **held_bounds(freeze_bounds(i, o, int(ii), dep, freeze), held, len(i), len(o), dep),
             wgmin=int(np.diff(o).min()) if len(o) > 1 else 1,
         )
 

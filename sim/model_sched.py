@@ -9,7 +9,7 @@ import numpy as np
 
 from exitflow.core.errors import ConfigError
 
-__all__ = ["ModelError", "freeze_bounds", "starved_deps"]
+__all__ = ["ModelError", "freeze_bounds", "held_bounds", "starved_deps"]
 
 
 class ModelError(ConfigError):
@@ -36,6 +36,30 @@ def freeze_bounds(
     same = k >= len(o)
     k[same & (dep[np.maximum(k - len(o), 0)] >= np.arange(len(i)))] = -1
     return {"fzk": k.astype(np.int64), "fzd": d.astype(np.int64)}
+
+
+def held_bounds(
+    fz: dict[str, np.ndarray | None],
+    held: Sequence[tuple[int, int, int]] | None,
+    reads: int,
+    writes: int,
+    dep: np.ndarray,
+) -> dict[str, np.ndarray | None]:
+    """The freeze bounds with each measured held read's own: read j waits for write k of its
+    frame by d. One s per stage places the reads held behind a hold by the saturated
+    schedules' ratio of reads to writes, but held they go by the layers' buffers (fmnist3
+    stage1: reads 826, 842, ..., 890 wait for writes 1,013, 1,077, ..., 1,269 + 4, 16 reads per
+    64 writes, where the saturated schedules give 55). A write whose data is read j or later
+    binds nothing (it would wait for itself)."""
+    if not held:
+        return fz
+    k = fz["fzk"] if fz["fzk"] is not None else np.full(reads, -1, np.int64)
+    d = fz["fzd"] if fz["fzd"] is not None else np.ones(reads, np.int64)
+    k, d = k.copy(), d.copy()
+    for j, kw, dw in held:
+        if 0 < j < reads and 0 <= kw < writes and dep[kw] < j:
+            k[j], d[j] = kw + writes, max(1, dw)
+    return {"fzk": k, "fzd": d}
 
 
 def starved_deps(

@@ -64,6 +64,10 @@ class PartitionTiming:
     # (0: none, they resume their schedule after a hold: NodeTiming paces them by their saturated
     # gaps); -1 when not measured
     read_slack: int = -1
+    # ... and its reads held in the pair's last frame (a gap beyond their saturated one), each as
+    # (read j, the frame's last write k before it, cycles d after it): read j waits for write k
+    # of its frame by d (NodeTiming.fzk / fzd of those reads); () when not measured
+    held_reads: tuple[tuple[int, int, int], ...] = ()
 
     @property
     def latency_cycles(self) -> int:
@@ -84,6 +88,7 @@ class PartitionTiming:
             "write_slack": self.write_slack,
             "read_freeze": self.read_freeze,
             "read_slack": self.read_slack,
+            "held_reads": [list(h) for h in self.held_reads],
             "in_offsets": list(self.in_offsets),
             "out_offsets": list(self.out_offsets),
         }
@@ -123,6 +128,20 @@ def _ints(d: dict[str, Any], key: str, where: str) -> dict[str, int]:
     ):
         raise ConfigError(f"{where}: '{key}' must map names to integers >= 1")
     return dict(raw)
+
+
+def _held_reads(raw: Any, reads: int, writes: int, w: str) -> tuple[tuple[int, int, int], ...]:
+    try:
+        held = tuple((int(j), int(k), int(d)) for j, k, d in raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"{w}: held_reads must be [read, write, cycles] triples ({exc})"
+        ) from None
+    if any(not (0 < j < reads and 0 <= k < writes and d >= 1) for j, k, d in held):
+        raise ConfigError(
+            f"{w}: held_reads need 0 < read < {reads}, 0 <= write < {writes}, cycles >= 1"
+        )
+    return held
 
 
 def rtl_timing_from_dict(d: dict[str, Any], where: str = "timing.json") -> RtlTiming:
@@ -169,6 +188,7 @@ def rtl_timing_from_dict(d: dict[str, Any], where: str = "timing.json") -> RtlTi
         slack = int(p.get("write_slack", 0))
         if slack < 0:
             raise ConfigError(f"{w}: write_slack must be >= 0, got {slack}")
+        held = _held_reads(p.get("held_reads", ()), len(ins), len(outs), w)
         parts[name] = PartitionTiming(
             ii,
             ins,
@@ -182,6 +202,7 @@ def rtl_timing_from_dict(d: dict[str, Any], where: str = "timing.json") -> RtlTi
             slack,
             int(p.get("read_freeze", -1)),
             int(p.get("read_slack", -1)),
+            held,
         )
     arg = d.get("final_argmax")
     final = None

@@ -48,9 +48,16 @@ def scheduled(draw, t: NodeTiming, freeze: bool = False) -> NodeTiming:
     s = draw(st.integers(0, 12)) if freeze and draw(st.booleans()) else None
     # reads that never catch up on their saturated gaps after a hold (measured read slack 0)
     rs = 0 if draw(st.booleans()) else None
+    # reads held behind a given write of their frame (measured held_reads), with or without s
+    held = None
+    if freeze and t.in_beats > 1 and draw(st.booleans()):
+        one = st.tuples(
+            st.integers(1, t.in_beats - 1), st.integers(0, t.out_beats - 1), st.integers(1, 12)
+        )
+        held = draw(st.lists(one, min_size=1, max_size=3))
     return NodeTiming.from_schedule(
         t.name, ins, outs, ii, starved=starved, steady=steady, paired=paired, slack=slack,
-        freeze=s, read_slack=rs,
+        freeze=s, read_slack=rs, held=held,
     )  # fmt: skip
 
 

@@ -175,7 +175,7 @@ def test_slow_port_is_raised_to_one_beat_per_cycle(raw, caplog):
 
 
 def test_read_slack_is_how_far_held_reads_catch_up():
-    from exitflow.hw.top.measure import read_slack
+    from exitflow.hw.top.pair_timing import read_slack
     from exitflow.sim.rtl_timing import PartitionTiming, RtlTiming, rtl_timing_from_dict
 
     # first frame (pattern) reads at 0, 1, 5, 6; a held frame's at 0, 1, 9, 10 (4 behind from
@@ -224,4 +224,36 @@ def test_measured_read_ahead_is_a_fifo_in_front_of_the_partition():
     bad = RtlTiming("fmnist3", {"head0": part}).to_dict()
     bad["partitions"]["head0"]["starved_in_offsets"] = [0, 1]
     with pytest.raises(Exception, match="starved_in_offsets"):
+        rtl_timing_from_dict(bad)
+
+
+def test_held_reads_are_what_each_held_read_waits_for():
+    from exitflow.hw.top.pair_timing import held_reads
+    from exitflow.sim.rtl_timing import PartitionTiming, RtlTiming, rtl_timing_from_dict
+
+    # saturated reads 0, 1, 2, 3, writes from 2; the pair's last frame: read 2 held (gap 5, its
+    # saturated one 1) 2 cycles after the frame's write 1, read 3 not held
+    stage = PartitionTiming(20, (0, 1, 2, 3), (2, 3, 4, 5))
+    reads = np.array([[0, 1, 2, 3], [20, 21, 26, 27]])
+    writes = np.array([[2, 3, 4, 5], [22, 24, 30, 31]])
+    assert held_reads(reads, writes, stage) == ((2, 1, 2),)
+    # through a converter of 2 narrow words per read: read j >= 1 is narrow word 2 * (j - 1)
+    narrow = np.array([[0, 0, 1, 1, 2, 2, 3, 3], [21, 22, 26, 26, 27, 28, 29, 30]])
+    assert held_reads(narrow, writes, stage) == ((2, 1, 2),)
+    # the field round-trips and replaces the freeze rule's bound of that read only
+    desc = load_hwdesc(DATA)
+    n_in = desc.partition("stage0").in_beats
+    n_out = desc.partition("stage0").out_beats
+    ins = tuple(range(n_in))
+    outs = tuple(2 + 5 * k for k in range(n_out))  # (784 reads, 196 writes: the last after)
+    part = PartitionTiming(4 * n_in + 4 * n_out, ins, outs, 4, 0, ins, outs, read_freeze=0)
+    base = model_from_hwdesc(desc, timing=RtlTiming("fmnist3", {"stage0": part}))
+    held = replace(part, held_reads=((n_in - 1, 0, 3),))
+    timing = rtl_timing_from_dict(RtlTiming("fmnist3", {"stage0": held}).to_dict())
+    assert timing.partitions["stage0"].held_reads == ((n_in - 1, 0, 3),)
+    a, b = base.segments[0].stage[0], model_from_hwdesc(desc, timing=timing).segments[0].stage[0]
+    assert (b.fzk[-1], b.fzd[-1]) == (n_out, 3)
+    assert a.fzk[:-1].tolist() == b.fzk[:-1].tolist() and a.fzd[:-1].tolist() == b.fzd[:-1].tolist()
+    bad = RtlTiming("fmnist3", {"stage0": replace(part, held_reads=((0, 0, 3),))}).to_dict()
+    with pytest.raises(Exception, match="held_reads"):
         rtl_timing_from_dict(bad)

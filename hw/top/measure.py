@@ -23,6 +23,7 @@ from exitflow.core.files import write_json, write_text
 from exitflow.hw.tools.stream import StreamPort, VerilatedModel, build_model
 from exitflow.hw.tools.verilator import Verilator
 from exitflow.hw.top.generate import GLUE, TopDesign
+from exitflow.hw.top.pair_timing import held_reads, read_freeze, read_slack, write_slack
 from exitflow.hw.top.plan import StreamFormat
 from exitflow.sim.rtl_timing import PartitionTiming, RtlTiming
 
@@ -196,48 +197,6 @@ endmodule
     return top
 
 
-def read_freeze(reads: np.ndarray, writes: np.ndarray, stage: PartitionTiming) -> int:
-    """How many cycles of its saturated schedule a stage's reads go on behind a held write: from
-    the pair's longest read hold in its last frame behind a write of the same frame (reads,
-    writes: [frames, words], the first narrow word of each read where an elem_dwc feeds it),
-    the s with which NodeTiming's freeze rule (sim.model_sched.freeze_bounds) gives that read
-    exactly. 0 when no read waits behind a write of its own frame. (Reads behind the previous
-    frame's writes wait as with s = 0: the saturated schedule places those writes only
-    roughly.)"""
-    i = np.asarray(stage.in_offsets, np.int64)
-    o = np.asarray(stage.out_offsets, np.int64) - i[0]
-    i = i - i[0]
-    r, w = reads[-1], writes[-1]
-    k = np.searchsorted(w, r[1:]) - 1  # the frame's last write before read j (j >= 1)
-    hold = np.where(k >= 0, np.diff(r) - np.diff(i), np.iinfo(np.int64).min)
-    if not (k >= 0).any():
-        return 0
-    j = int(hold.argmax()) + 1
-    kj = int(k[j - 1])
-    return max(0, int(i[j] - o[kj] - (r[j] - w[kj])))
-
-
-def write_slack(writes: np.ndarray, out_offsets: tuple[int, ...]) -> int:
-    """How many cycles a frame's writes ran ahead of their saturated pattern, seen from any
-    earlier write of the frame (after a hold they catch up that much: NodeTiming.wslack)."""
-    u = np.asarray(writes, np.int64) - np.asarray(out_offsets, np.int64)
-    if len(u) < 2:
-        return 0
-    return int(max(0, (np.maximum.accumulate(u)[:-1] - u[1:]).max()))
-
-
-def read_slack(reads: np.ndarray) -> int:
-    """How many cycles a held frame's reads ran ahead of the first frame's pattern (an empty
-    pipeline, not yet held), seen from any earlier read of the frame, over the held frames
-    (reads: [frames, words] of a pair run): after a hold a FINN stage's reads resume their own
-    schedule where they stopped (fmnist3: 0 for every stage) instead of catching up."""
-    r = np.asarray(reads, np.int64)
-    u = (r[1:] - r[1:, :1]) - (r[0] - r[0, 0])
-    if u.shape[1] < 2:
-        return 0
-    return int(max(0, (np.maximum.accumulate(u, axis=1)[:, :-1] - u[:, 1:]).max()))
-
-
 def measure_partition_timing(
     run_dir: str | Path,
     design: TopDesign | None = None,
@@ -280,6 +239,8 @@ def measure_partition_timing(
             if len(e.stages) == 1 and si.shape[1] % len(stage.in_offsets) == 0:
                 s = read_freeze(si[:, :: si.shape[1] // len(stage.in_offsets)], so, stage)
                 parts[e.stages[-1]] = replace(parts[e.stages[-1]], read_freeze=s)
+                held = held_reads(si, so, stage)
+                parts[e.stages[-1]] = replace(parts[e.stages[-1]], held_reads=held)
     parts = {n: parts[n] for n in d.plan.parts}
     fa = d.meta.get("final_argmax") or {}
     timing = RtlTiming(
