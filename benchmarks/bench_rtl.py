@@ -93,6 +93,11 @@ def _cosim(run_dir: Path, frames: int, workers: int) -> dict[str, float]:
         "rtl_order_frames": rep["simulator"]["frames_compared"],
         # results in the same position as the simulator's (of rtl_order_frames)
         "rtl_order_positions_equal": rep["simulator"]["order_positions_equal"],
+        # the same over every chunk of the run (each from reset, compared within the chunk)
+        "rtl_order_frames_all_chunks": rep["simulator"].get("order_frames_all_chunks"),
+        "rtl_order_positions_equal_all_chunks": rep["simulator"].get(
+            "order_positions_equal_all_chunks"
+        ),
         "rtl_fps_over_sim_fps_estimates": rep["fps_ratio_estimates"],
         "rtl_order_equal_estimates": float(rep["order_equal_estimates"]),
         "rtl_workers": workers,

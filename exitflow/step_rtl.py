@@ -363,7 +363,9 @@ def _markdown(rep: dict[str, Any]) -> str:
         f"ratio {fid['fps_ratio']:.4f}"
         + (f" (limit 1 +- {rep['max_fps_gap']})" if rep["max_fps_gap"] is not None else ""),
         f"- result order: {'equal' if fid['order_equal'] else 'different'} "
-        f"({fid['order_positions_equal']} of {fid['frames_compared']} positions equal)",
+        f"({fid['order_positions_equal']} of {fid['frames_compared']} positions equal; every "
+        f"chunk, each from reset: {fid.get('order_positions_equal_all_chunks', '-')} of "
+        f"{fid.get('order_frames_all_chunks', '-')})",
         f"- mean latency: RTL {fid['rtl_mean_latency_cycles']:.0f} cycles, simulator "
         f"{fid['sim_mean_latency_cycles']:.0f}",
     ]

@@ -164,6 +164,25 @@ def compare_simulator(
         "latency_ratio": float(rtl_lat.mean() / sim_lat.mean()) if sim_lat.mean() else math.nan,
         "sim_seconds": round(sim_s, 3),
         "depths_not_in_sim": missing,
+        **_later_chunks(res, model, exit_index, np.asarray(arrival, np.int64), int(same.sum()), n),
         "_sim": sim,
         "_sim_order": sim_order,
     }
+
+
+def _later_chunks(
+    res: Any, model: Model, exit_index: np.ndarray, arrival: np.ndarray, equal: int, n: int
+) -> dict[str, Any]:
+    """The result order over every chunk of a chunked co-simulation: each chunk started from
+    reset, so the simulator runs each chunk's frames alone and its order is compared within
+    the chunk (the first chunk's is `equal` of `n`)."""
+    chunks = res.extra.get("chunks") if getattr(res, "extra", None) else None
+    order = np.asarray(res.output_order, np.int64)
+    for off, count, _cycles in (chunks or [])[1:]:
+        off, count = int(off), int(count)
+        at = arrival[off : off + count]
+        sim = simulate(model, np.asarray(exit_index[off : off + count], np.int64), at - at[0])
+        rtl = order[(order >= off) & (order < off + count)] - off
+        equal += int((rtl == np.argsort(sim.finish, kind="stable")).sum())
+        n += count
+    return {"order_frames_all_chunks": n, "order_positions_equal_all_chunks": equal}
