@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 # older measurement (without fields the simulator now reads, e.g. read_ahead or the starved
 # schedule) is measured again instead of reused. Raise it whenever measure.py changes what it
 # measures or how.
-MEASUREMENT_VERSION = 9
+MEASUREMENT_VERSION = 10
 
 
 def timing_key(design: Any) -> str:

@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 # a while (stage0 of the tiny design takes its first word, then none for 31 cycles), which is
 # not their schedule; the top meets it once, at its first frame.
 SETTLE = 10_000
+# output refused in this share of the cycles (seeded) to hold a partition for held_write_slack
+HELD_BACKPRESSURE = 0.9
 
 
 def measure_partition(
@@ -53,25 +55,7 @@ def measure_partition(
     if frames < 3:
         raise PrerequisiteError("measure at least 3 frames (two steady-state intervals)")
     part = design.plan.parts[name]
-    sources = [s for s in design.sources if s not in GLUE and s != design.top_file]
-    top, inp = f"{design.name}_{name}", part.inp
-    writer = _writer_format(design, name)
-    if writer is not None and (writer.per_word, writer.width) != (inp.per_word, inp.width):
-        # the top reads this partition through elem_dwc: measure the two as one unit, so that
-        # the converter's one-word buffer is in the schedule (sim/ then inserts no converter)
-        top, inp = _with_dwc(design, name, writer), writer
-        sources += [g for g in GLUE if g.name == "elem_dwc.sv"] + [
-            design.rtl_dir / "measure" / f"{top}.sv"
-        ]
-    model = build_model(
-        top,
-        sources,
-        inputs=[StreamPort("in0", inp.width)],
-        outputs=[StreamPort("out0", part.out.width)],
-        workdir=design.rtl_dir / "verilator",
-        verilator=verilator,
-        jobs=jobs,
-    )
+    model, inp = _partition_model(design, name, verilator, jobs)
     n_in, n_out = inp.beats, part.out.beats
     run = model.run(
         {"in0": np.zeros(frames * n_in, np.uint64)},
@@ -109,6 +93,62 @@ def measure_partition(
         timing.latency_cycles,
     )
     return timing
+
+
+def _partition_model(
+    design: TopDesign, name: str, verilator: Verilator | None, jobs: int
+) -> tuple[VerilatedModel, StreamFormat]:
+    """Partition `name` as the top reads it (with its elem_dwc where the top has one), built
+    in Verilator, and the format of the words it reads."""
+    part = design.plan.parts[name]
+    sources = [s for s in design.sources if s not in GLUE and s != design.top_file]
+    top, inp = f"{design.name}_{name}", part.inp
+    writer = _writer_format(design, name)
+    if writer is not None and (writer.per_word, writer.width) != (inp.per_word, inp.width):
+        # the top reads this partition through elem_dwc: measure the two as one unit, so that
+        # the converter's one-word buffer is in the schedule (sim/ then inserts no converter)
+        top, inp = _with_dwc(design, name, writer), writer
+        sources += [g for g in GLUE if g.name == "elem_dwc.sv"] + [
+            design.rtl_dir / "measure" / f"{top}.sv"
+        ]
+    model = build_model(
+        top,
+        sources,
+        inputs=[StreamPort("in0", inp.width)],
+        outputs=[StreamPort("out0", part.out.width)],
+        workdir=design.rtl_dir / "verilator",
+        verilator=verilator,
+        jobs=jobs,
+    )
+    return model, inp
+
+
+def held_write_slack(
+    design: TopDesign,
+    name: str,
+    *,
+    out_offsets: tuple[int, ...],
+    frames: int = 4,
+    verilator: Verilator | None = None,
+    jobs: int = 1,
+) -> int:
+    """The write slack (pair_timing.write_slack) of partition `name` with its output held:
+    saturated input, its output refused in HELD_BACKPRESSURE of the cycles (seeded), the
+    largest over frames 1.. against its saturated `out_offsets`. A stage the pair run never held (its head faster than it) shows
+    slack 0 there, yet in the top a full conditional buffer holds it: fmnist_demo's stage1
+    (head0 3,920 cycles a frame, stage1 7,579) held by cbuf1 then wrote 376 cycles ahead of
+    its saturated pattern (probe_top, 120 frames), which the model with slack 0 missed."""
+    model, inp = _partition_model(design, name, verilator, jobs)
+    n_out = design.plan.parts[name].out.beats
+    run = model.run(
+        {"in0": np.zeros(frames * inp.beats, np.uint64)},
+        expect={"out0": frames * n_out},
+        release={"in0": np.full(frames * inp.beats, SETTLE, np.uint64)},
+        backpressure=HELD_BACKPRESSURE,
+        max_idle_cycles=1_000_000,
+    )
+    oc = run.out_cycles["out0"].astype(np.int64).reshape(frames, n_out)
+    return max(write_slack(w, out_offsets) for w in oc[1:])
 
 
 def _starved_frame(
@@ -233,6 +273,12 @@ def measure_partition_timing(
         so = np.asarray(got["stage_out"], np.int64).reshape(frames + 1, -1)
         if so.shape[1] == len(stage.out_offsets):
             slack = write_slack(so[-1], stage.out_offsets)
+            if slack == 0:
+                # the head never held it: hold its output alone (held_write_slack)
+                slack = held_write_slack(
+                    d, e.stages[-1], frames=frames, verilator=verilator, jobs=jobs,
+                    out_offsets=stage.out_offsets,
+                )  # fmt: skip
             parts[e.stages[-1]] = replace(stage, write_slack=slack)
             si = np.asarray(got["stage_in"], np.int64).reshape(frames + 1, -1)
             parts[e.stages[-1]] = replace(parts[e.stages[-1]], read_slack=read_slack(si))
