@@ -196,7 +196,9 @@ def test_the_demo_design_cosimulates_a_few_hundred_frames(tmp_path: Path) -> Non
     assert res.skipped is None and res.frames == cfg.rtl.frames == 300
     assert res.exit_mismatches == res.class_mismatches == res.logit_mismatches == 0
     rep = json.loads(RunLayout(tmp_path / "demo").rtl_report.read_text())
-    assert len(rep["reference"]["exit_histogram"]) == 3
+    # the demo explores first (flow.dse): the top has the exits its chosen design keeps
+    built = json.loads(RunLayout(tmp_path / "demo").hwdesc.read_text())["exits"]
+    assert len(rep["reference"]["exit_histogram"]) == len(built) >= 2
     assert rep["reference"]["counters"] == rep["reference"]["exit_histogram"]
     # the simulator with the measured timing predicts this top's throughput too (a stage fed by
     # the stage before it directly: the read slack measured on held frames must not slow it;
