@@ -146,9 +146,9 @@ def _compose(inp: Inputs, folder: PartitionFolder, cands: list[Candidate]) -> li
     topo = inp.topo
     got = folder.get({(f"stage{k}", t) for c in cands for k, t in enumerate(c.targets)})
     for c in cands:
-        reached = [int(got[(f"stage{k}", t)]["cycles_per_frame"]) for k, t in enumerate(c.targets)]
+        cycles = [int(got[(f"stage{k}", t)]["cycles_per_frame"]) for k, t in enumerate(c.targets)]
         reach = stage_reach(c.point.exit_index, topo.exit_after, topo.num_stages)
-        caps = head_caps(topo, reach, reached, HEAD_GRID)
+        caps = head_caps(topo, reach, cycles, HEAD_GRID)
         c.parts = tuple(partition_targets(topo, c.point.keep, c.targets, caps))
     folder.get({pt for c in cands for pt in c.parts})
     policy = {"kind": inp.kind, "params": inp.params}
